@@ -1,0 +1,154 @@
+"""The ``zerosnet-zoo`` command line (also ``python -m zerosnet_zoo``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from . import stability
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(',') if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected comma-separated numbers, got {text!r}') from None
+
+
+def _cmd_roots(args: argparse.Namespace) -> int:
+    if (args.alphas is None) == (args.lam is None):
+        raise SystemExit('zerosnet-zoo roots: give exactly one of --alphas=A0,A1,... or --lam=L')
+    if args.lam is not None:
+        if args.beta is not None:
+            raise SystemExit('zerosnet-zoo roots: --beta goes with --alphas; --lam fixes beta itself')
+        alphas, beta = stability.zerosnet_coefficients(args.lam)
+    else:
+        alphas, beta = args.alphas, args.beta
+    report = stability.analyze(alphas, beta, tol=args.tol)
+    if args.plot:
+        from .plots import plot_roots
+        plot_roots(report, args.plot)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    print(f"alphas: {', '.join(f'{a:.6g}' for a in report.alphas)}" +
+          (f'   beta: {report.beta:.6g}' if report.beta is not None else ''))
+    print(f"{'root':>24}  {'modulus':>9}")
+    for r, m in zip(report.roots, report.moduli):
+        print(f'{r.real:>11.6f} {r.imag:+.6f}j  {m:9.6f}')
+    print(f"zero-stable: {'yes' if report.zero_stable else 'no'}")
+    if report.consistent is not None:
+        print(f"consistent:  {'yes' if report.consistent else 'no'}")
+    for reason in report.reasons:
+        print(f'  - {reason}')
+    if args.plot:
+        print(f'plot written to {args.plot}')
+    return 0
+
+
+def _cmd_lambdas(args: argparse.Namespace) -> int:
+    intervals = stability.zero_stable_lambda_set()
+    opt = stability.optimal_lambda()
+    opt_scheme = stability.zerosnet_coefficients(opt)
+    result = {
+        'zero_stable_set': [
+            {'low': lo, 'high': hi, 'low_closed': lc, 'high_closed': hc} for lo, hi, lc, hc in intervals],
+        'optimal_lambda': opt,
+        'optimal_alphas': list(opt_scheme.alphas),
+        'optimal_beta': opt_scheme.beta,
+        'optimal_max_parasitic_modulus': stability.max_parasitic_modulus(opt_scheme.alphas),
+    }
+    if args.plot:
+        from .plots import plot_lambda_sweep
+        plot_lambda_sweep(args.plot)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    text = ' U '.join(f"{'[' if lc else '('}{lo:.6g}, {hi:.6g}{']' if hc else ')'}" for lo, hi, lc, hc in intervals)
+    print(f'ZeroSNet is zero-stable for lambda in {text}')
+    print(f'optimal lambda: {opt:.6g} -> alphas {", ".join(f"{a:.6g}" for a in opt_scheme.alphas)}, '
+          f'beta {opt_scheme.beta:.6g}, parasitic |root| {result["optimal_max_parasitic_modulus"]:.6g}')
+    if args.plot:
+        print(f'plot written to {args.plot}')
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import timm
+    import torch
+
+    from . import models  # noqa: F401  (registers the models)
+
+    model = timm.create_model(args.model, **_model_kwargs(args.model_kwargs)).eval()
+    cfg = model.pretrained_cfg
+    size = cfg['input_size']
+    with torch.no_grad():
+        out = model(torch.randn(args.batch_size, *size))
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f'{args.model}: {n_params:,} parameters, input {tuple(size)}, output {tuple(out.shape)}')
+    for i, scheme in enumerate(dict.fromkeys(model.schemes())):
+        report = stability.analyze(scheme.alphas, scheme.beta)
+        print(f"  scheme {i}: alphas {', '.join(f'{a:.4g}' for a in scheme.alphas)}, beta {scheme.beta:.4g}; "
+              f"root moduli {', '.join(f'{m:.3f}' for m in report.moduli)}; "
+              f"zero-stable: {'yes' if report.zero_stable else 'no'}")
+    return 0
+
+
+def _model_kwargs(items: Sequence[str]) -> dict:
+    """``k=v`` pairs; values parsed as numbers, comma-separated number tuples or text."""
+    kwargs = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep:
+            raise SystemExit(f'--model-kwargs expects key=value, got {item!r}')
+        if value.lower() in ('true', 'false', 'none'):
+            kwargs[key] = {'true': True, 'false': False, 'none': None}[value.lower()]
+            continue
+        try:
+            numbers = [float(v) for v in value.split(',')]
+            kwargs[key] = tuple(numbers) if ',' in value else numbers[0]
+        except ValueError:
+            kwargs[key] = value
+    return kwargs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='zerosnet-zoo', description=__doc__)
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    roots = sub.add_parser('roots', help='roots, root condition and consistency of a multistep scheme')
+    roots.add_argument('--alphas', type=_floats, help='alpha_0,...,alpha_{d-1} (comma-separated)')
+    roots.add_argument('--beta', type=float, help='beta (enables the consistency check)')
+    roots.add_argument('--lam', type=float, help='a ZeroSNet lambda instead of --alphas/--beta')
+    roots.add_argument('--tol', type=float, default=stability.DEFAULT_TOL, help='root tolerance (default %(default)g)')
+    roots.add_argument('--json', action='store_true', help='print one JSON object')
+    roots.add_argument('--plot', metavar='FILE.png', help='draw the roots against the unit circle')
+    roots.set_defaults(func=_cmd_roots)
+
+    lambdas = sub.add_parser('lambdas', help='the zero-stable lambda set and the optimal lambda of ZeroSNet')
+    lambdas.add_argument('--json', action='store_true', help='print one JSON object')
+    lambdas.add_argument('--plot', metavar='FILE.png', help='max parasitic modulus against lambda')
+    lambdas.set_defaults(func=_cmd_lambdas)
+
+    info = sub.add_parser('info', help='build a registered model, run it once, report its schemes')
+    info.add_argument('model', help='a registered name, e.g. zerosnet_opt_56')
+    info.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V',
+                      help='e.g. lam=-1.2 or coefficients=1,1,1,1 or alpha=2')
+    info.add_argument('--batch-size', type=int, default=2)
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, RuntimeError) as e:
+        print(f'zerosnet-zoo {args.command}: error: {e}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

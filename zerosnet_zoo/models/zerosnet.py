@@ -1,0 +1,672 @@
+"""ZeroSNet and its baselines as one multistep pre-activation residual network.
+
+Every family of the paper is the same network with another scheme (SPEC section 3):
+block n turns the state (y[n], y[n-1], y[n-2]) into
+
+    y[n+1] = a0 P0(y[n]) + a1 P1(y[n-1]) + a2 P2(y[n-2]) + beta f(y[n])
+
+using as many history terms as the scheme's order d, after d - 1 plain starter blocks
+(y[k+1] = P0(y[k]) + f(y[k])).  P_i is the identity or a 1x1 projection; the state handed
+on is (y[n+1], P0(y[n]), P1(y[n-1])), so every block sees tensors of its own input shape.
+
+- PreResNet (order 1): y[n+1] = alpha y[n] + f(y[n]).
+- LM-ResNet (order 2): Lu et al. (trainable k) or the paper's eq. (8) (fixed k).
+- ZeroSNet (order 3): fixed optimal coefficients (Opt) or a trainable lambda (Tra).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+import warnings
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import BatchNormAct2d, ClassifierHead
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model, resolve_pretrained_cfg
+from timm.models._features import feature_take_indices
+from timm.models._manipulate import checkpoint
+
+from .. import stability
+from ..stability import Scheme, ZeroStabilityWarning
+from .schemes import FixedCoefficients, FixedScheme, LMTrainableScheme, ZeroSLambdaScheme
+
+__all__ = ['MultistepResNet', 'MultistepBlock', 'CIFAR_DEPTHS']
+
+State = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+# depth -> (bottleneck, blocks per stage) for the CIFAR family (SPEC 3.2)
+CIFAR_DEPTHS = {
+    20: (False, 3), 32: (False, 5), 44: (False, 7), 56: (False, 9), 110: (False, 18),
+    164: (True, 18), 326: (True, 36), 650: (True, 72), 1298: (True, 144),
+}
+# name suffix -> (bottleneck, blocks per stage) for the ImageNet family (SPEC 3.3)
+IMAGENET_LAYOUTS = {
+    18: (False, (2, 2, 2, 2)), 34: (False, (3, 4, 6, 3)), 50: (True, (3, 4, 6, 3)),
+    101: (True, (3, 4, 23, 3)), 152: (True, (3, 8, 36, 3)),
+}
+OPTIMAL_LAMBDA = stability.optimal_lambda()
+
+
+def _conv1x1(in_chs: int, out_chs: int, stride: int) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, kernel_size=1, stride=stride, bias=False)
+
+
+def _conv3x3(in_chs: int, out_chs: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_chs, out_chs, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def _projection(in_chs: int, out_chs: int, stride: int) -> nn.Module:
+    """P_i: identity where the shape already matches, else a bare 1x1 convolution."""
+    if in_chs == out_chs and stride == 1:
+        return nn.Identity()
+    return _conv1x1(in_chs, out_chs, stride)
+
+
+def _residual_branch(in_chs: int, width: int, stride: int, bottleneck: bool) -> nn.Sequential:
+    """f without its first BN-ReLU (the block applies that, since the ImageNet skip shares it)."""
+    if bottleneck:
+        return nn.Sequential(OrderedDict(
+            conv1=_conv1x1(in_chs, width, 1),
+            norm2=BatchNormAct2d(width),
+            conv2=_conv3x3(width, width, stride),
+            norm3=BatchNormAct2d(width),
+            conv3=_conv1x1(width, width * 4, 1),
+        ))
+    return nn.Sequential(OrderedDict(
+        conv1=_conv3x3(in_chs, width, stride),
+        norm2=BatchNormAct2d(width),
+        conv2=_conv3x3(width, width),
+    ))
+
+
+class MultistepBlock(nn.Module):
+    """One step y[n+1] = sum_i a_i P_i(y[n-i]) + beta f(y[n]) on the state (y[n], y[n-1], y[n-2]).
+
+    Args:
+        in_chs, width, stride, bottleneck: the residual branch f.
+        history_chs: channels of y[n-1] and y[n-2] as this block receives them.
+        coefficients: module returning (a_0, ..., a_{order-1}, beta), or None for a
+            starter block (y[n+1] = P0(y[n]) + f(y[n]) whatever the scheme).
+        order: the scheme's order, the number of state terms the step uses.
+        skip_preact: P0 projects the pre-activated input BN-ReLU(y[n]) (ImageNet family)
+            instead of the raw y[n] (CIFAR family).
+        stem_skip: the CIFAR bottleneck nets' block 0: the skip term is its own
+            BN-ReLU-1x1 conv of y[0], and the raw y[0] is what is passed on as history.
+    """
+
+    def __init__(
+            self,
+            in_chs: int,
+            width: int,
+            stride: int,
+            bottleneck: bool,
+            history_chs: Tuple[int, int],
+            coefficients: Optional[nn.Module],
+            order: int,
+            skip_preact: bool = False,
+            stem_skip: bool = False,
+    ):
+        super().__init__()
+        out_chs = width * 4 if bottleneck else width
+        self.starter = coefficients is None
+        self.order = 1 if self.starter else order
+        self.out_chs = out_chs
+        self.pass_raw = stem_skip
+        self.norm1 = BatchNormAct2d(in_chs)
+        self.branch = _residual_branch(in_chs, width, stride, bottleneck)
+        if stem_skip:
+            self.proj_x = nn.Sequential(BatchNormAct2d(in_chs), _conv1x1(in_chs, out_chs, stride))
+        else:
+            self.proj_x = _projection(in_chs, out_chs, stride)
+        self.skip_preact = skip_preact and not isinstance(self.proj_x, nn.Identity)
+        self.proj_h1 = _projection(history_chs[0], out_chs, stride) if self.order >= 2 else nn.Identity()
+        self.proj_h2 = _projection(history_chs[1], out_chs, stride) if self.order >= 3 else nn.Identity()
+        self.coefficients = FixedCoefficients(Scheme((1.0,), 1.0)) if coefficients is None else coefficients
+
+    def forward(self, state: State) -> State:
+        x, h1, h2 = state
+        pre = self.norm1(x)
+        f = self.branch(pre)
+        skip = self.proj_x(pre) if self.skip_preact else self.proj_x(x)
+        c = self.coefficients()
+        y = c[0] * skip + c[-1] * f
+        if self.order >= 2:
+            h1 = self.proj_h1(h1)
+            y = y + c[1] * h1
+        if self.order >= 3:
+            y = y + c[2] * self.proj_h2(h2)
+        return y, (x if self.pass_raw else skip), h1
+
+
+class MultistepResNet(nn.Module):
+    """A pre-activation ResNet whose blocks are steps of a linear multistep scheme.
+
+    Args:
+        layers: blocks per stage.
+        scheme: a scheme spec from ``zerosnet_zoo.models.schemes`` (its ``order`` and the
+            coefficient module it makes for each non-starter block).
+        bottleneck: bottleneck (expansion 4) instead of basic blocks.
+        stem_type: 'cifar' (3x3 conv, widths 16/32/64, final BN-ReLU) or
+            'imagenet' (7x7/2 conv, BN-ReLU, max pool; widths 64/128/256/512).
+        num_classes, in_chans, global_pool, drop_rate: as in every timm model.
+    """
+
+    def __init__(
+            self,
+            layers: Sequence[int],
+            scheme: Union[FixedScheme, ZeroSLambdaScheme, LMTrainableScheme],
+            bottleneck: bool = False,
+            stem_type: str = 'cifar',
+            num_classes: int = 1000,
+            in_chans: int = 3,
+            global_pool: str = 'avg',
+            drop_rate: float = 0.0,
+    ):
+        super().__init__()
+        if stem_type not in ('cifar', 'imagenet'):
+            raise ValueError(f"stem_type must be 'cifar' or 'imagenet', got {stem_type!r}")
+        imagenet = stem_type == 'imagenet'
+        widths, strides = ((64, 128, 256, 512), (1, 2, 2, 2)) if imagenet else ((16, 32, 64), (1, 2, 2))
+        if len(layers) != len(widths) or min(layers) < 1:
+            raise ValueError(f'layers must give {len(widths)} positive block counts, got {tuple(layers)}')
+        self.num_classes = num_classes
+        self.drop_rate = drop_rate
+        self.grad_checkpointing = False
+
+        stem_chs = widths[0]
+        if imagenet:
+            self.stem = nn.Sequential(OrderedDict(
+                conv=nn.Conv2d(in_chans, stem_chs, kernel_size=7, stride=2, padding=3, bias=False),
+                norm=BatchNormAct2d(stem_chs),
+                pool=nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+            ))
+            self.feature_info = [dict(num_chs=stem_chs, reduction=2, module='stem.norm')]
+            reduction = 4
+        else:
+            self.stem = nn.Sequential(OrderedDict(conv=_conv3x3(in_chans, stem_chs)))
+            self.feature_info = [dict(num_chs=stem_chs, reduction=1, module='stem')]
+            reduction = 1
+        self._stem_feat_idx = 1 if imagenet else 0
+
+        chs = (stem_chs, stem_chs, stem_chs)  # channels of the state (y[n], y[n-1], y[n-2])
+        block_idx = 0
+        stages = []
+        for stage_idx, (width, stride, depth) in enumerate(zip(widths, strides, layers)):
+            blocks = []
+            for j in range(depth):
+                starter = block_idx < scheme.order - 1
+                block = MultistepBlock(
+                    chs[0], width, stride if j == 0 else 1, bottleneck,
+                    history_chs=(chs[1], chs[2]),
+                    coefficients=None if starter else scheme.make(),
+                    order=scheme.order,
+                    skip_preact=imagenet,
+                    stem_skip=bottleneck and not imagenet and block_idx == 0,
+                )
+                out = block.out_chs
+                chs = (out, chs[0] if block.pass_raw else out, chs[1] if block.order < 2 else out)
+                blocks.append(block)
+                block_idx += 1
+            reduction *= stride
+            stages.append(nn.Sequential(*blocks))
+            self.feature_info.append(dict(num_chs=chs[0], reduction=reduction, module=f'stages.{stage_idx}'))
+        self.stages = nn.Sequential(*stages)
+        self.num_features = self.head_hidden_size = chs[0]
+        # the CIFAR reference ends with BN-ReLU before pooling; the ImageNet one does not
+        self.norm = nn.Identity() if imagenet else BatchNormAct2d(self.num_features)
+        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+        self._warn_if_unstable()
+
+    def schemes(self) -> List[Scheme]:
+        """The scheme of every non-starter block, in order, as ``stability.analyze(*s)`` takes it.
+
+        For trainable schemes these are the current (learned) coefficients.
+        """
+        return [b.coefficients.scheme() for stage in self.stages for b in stage if not b.starter]
+
+    def _warn_if_unstable(self) -> None:
+        for s in dict.fromkeys(self.schemes()):
+            report = stability.analyze(s.alphas)
+            if not report.zero_stable:
+                moduli = ', '.join(f'{m:.3g}' for m in report.moduli)
+                warnings.warn(
+                    f'scheme alphas={s.alphas}, beta={s.beta:.6g} is not zero-stable '
+                    f'(root moduli {moduli}: {"; ".join(report.reasons)}); the network still builds',
+                    ZeroStabilityWarning, stacklevel=2)
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        return dict(stem=r'^stem', blocks=r'^stages\.(\d+)' if coarse else r'^stages\.(\d+)\.(\d+)')
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        self.num_classes = num_classes
+        self.head.reset(num_classes, global_pool)
+
+    def forward_intermediates(
+            self,
+            x: torch.Tensor,
+            indices: Optional[Union[int, List[int]]] = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = 'NCHW',
+            intermediates_only: bool = False,
+    ) -> Union[List[torch.Tensor], Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """Features of the stem (index 0) and of each stage (1..), as timm defines it."""
+        if output_fmt != 'NCHW':
+            raise ValueError(f"output_fmt must be 'NCHW', got {output_fmt!r}")
+        take_indices, max_index = feature_take_indices(len(self.stages) + 1, indices)
+        intermediates = []
+        for i, layer in enumerate(self.stem):
+            x = layer(x)
+            if i == self._stem_feat_idx and 0 in take_indices:
+                intermediates.append(x)
+        stages = self.stages if torch.jit.is_scripting() or not stop_early else self.stages[:max_index]
+        state = (x, x, x)
+        last = len(self.stages)
+        for feat_idx, stage in enumerate(stages, start=1):
+            if self.grad_checkpointing:
+                for block in stage:
+                    state = checkpoint(block, state)
+            else:
+                state = stage(state)
+            if feat_idx in take_indices:
+                intermediates.append(self.norm(state[0]) if norm and feat_idx == last else state[0])
+        if intermediates_only:
+            return intermediates
+        return self.norm(state[0]), intermediates
+
+    def prune_intermediate_layers(
+            self,
+            indices: Union[int, List[int]] = 1,
+            prune_norm: bool = False,
+            prune_head: bool = True,
+    ) -> List[int]:
+        """Drop the stages (and head) that the requested intermediates do not need."""
+        take_indices, max_index = feature_take_indices(len(self.stages) + 1, indices)
+        self.stages = self.stages[:max_index]
+        if max_index == 0:
+            self.stem = self.stem[:self._stem_feat_idx + 1]
+        if prune_norm or max_index < len(self.feature_info) - 1:
+            self.norm = nn.Identity()
+        if prune_head:
+            self.reset_classifier(0, '')
+        return take_indices
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        state = (x, x, x)  # starters never read the missing histories
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            for stage in self.stages:
+                for block in stage:
+                    state = checkpoint(block, state)
+        else:
+            state = self.stages(state)
+        return self.norm(state[0])
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(x, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+# ---------------------------------------------------------------------------------------
+# Builders: user knobs -> scheme spec -> timm's build_model_with_cfg
+
+def _cifar_layout(depth: int) -> Tuple[bool, Tuple[int, int, int]]:
+    if depth not in CIFAR_DEPTHS:
+        raise ValueError(f'unknown CIFAR depth {depth}; available: {sorted(CIFAR_DEPTHS)}')
+    bottleneck, n = CIFAR_DEPTHS[depth]
+    return bottleneck, (n, n, n)
+
+
+def _imagenet_layout(depth: int) -> Tuple[bool, Tuple[int, ...]]:
+    if depth not in IMAGENET_LAYOUTS:
+        raise ValueError(f'unknown ImageNet depth {depth}; available: {sorted(IMAGENET_LAYOUTS)}')
+    return IMAGENET_LAYOUTS[depth]
+
+
+def zerosnet_scheme(lam: Optional[float] = None, coefficients: Optional[Sequence[float]] = None) -> FixedScheme:
+    """The fixed ZeroSNet scheme: optimal by default, else from ``lam`` or any ``coefficients``."""
+    if lam is not None and coefficients is not None:
+        raise ValueError('give either lam= (a ZeroSNet lambda) or coefficients=(a0, a1, a2, beta), not both')
+    if coefficients is not None:
+        return FixedScheme.from_sequence(coefficients, order=3)
+    s = stability.zerosnet_coefficients(OPTIMAL_LAMBDA if lam is None else lam)
+    return FixedScheme(s.alphas, s.beta)
+
+
+def checkpoint_filter_fn(state_dict: dict, model: 'MultistepResNet') -> dict:
+    """timm's hook for pretrained loading: converts reference checkpoints, passes ours through."""
+    from ..convert import convert_reference_state_dict, is_reference_state_dict
+    state_dict = state_dict.get('state_dict', state_dict)
+    if is_reference_state_dict(state_dict):
+        return convert_reference_state_dict(state_dict, model)
+    return state_dict
+
+
+def _create(variant: str, pretrained: bool, **kwargs) -> MultistepResNet:
+    if pretrained:
+        cfg = resolve_pretrained_cfg(
+            variant, pretrained_cfg=kwargs.get('pretrained_cfg'),
+            pretrained_cfg_overlay=kwargs.get('pretrained_cfg_overlay'))
+        if not (cfg.has_weights or cfg.state_dict):
+            raise RuntimeError(
+                f'no pretrained weights are published for {variant} (tag {cfg.tag or "default"}); '
+                f'use pretrained=False, or point at a checkpoint with '
+                f'pretrained_cfg_overlay=dict(file="model.safetensors")')
+    stages = len(kwargs['layers'])
+    return build_model_with_cfg(
+        MultistepResNet, variant, pretrained,
+        pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(feature_cls='getter', out_indices=tuple(range(stages + 1))),
+        **kwargs)
+
+
+def _create_cifar(variant: str, depth: int, pretrained: bool, scheme, **kwargs) -> MultistepResNet:
+    bottleneck, layers = _cifar_layout(depth)
+    return _create(variant, pretrained, layers=layers, bottleneck=bottleneck, scheme=scheme,
+                   stem_type='cifar', **kwargs)
+
+
+def _create_imagenet(variant: str, depth: int, pretrained: bool, scheme, **kwargs) -> MultistepResNet:
+    bottleneck, layers = _imagenet_layout(depth)
+    return _create(variant, pretrained, layers=layers, bottleneck=bottleneck, scheme=scheme,
+                   stem_type='imagenet', **kwargs)
+
+
+def _zerosnet_opt(variant, depth, pretrained, lam=None, coefficients=None, imagenet=False, **kwargs):
+    create = _create_imagenet if imagenet else _create_cifar
+    return create(variant, depth, pretrained, zerosnet_scheme(lam, coefficients), **kwargs)
+
+
+def _zerosnet_tra(variant, depth, pretrained, lam=None, keep_zero_stable=False, imagenet=False, **kwargs):
+    # the reference initializes lambda at 1 on CIFAR and at the optimal -9/5 on ImageNet
+    init = lam if lam is not None else (OPTIMAL_LAMBDA if imagenet else 1.0)
+    create = _create_imagenet if imagenet else _create_cifar
+    return create(variant, depth, pretrained, ZeroSLambdaScheme(float(init), keep_zero_stable), **kwargs)
+
+
+def _preresnet(variant, depth, pretrained, alpha=1.0, imagenet=False, **kwargs):
+    scheme = FixedScheme.from_sequence((alpha, 1.0), order=1)
+    create = _create_imagenet if imagenet else _create_cifar
+    return create(variant, depth, pretrained, scheme, **kwargs)
+
+
+def _lmresnet(variant, depth, pretrained, k=None, **kwargs):
+    scheme = LMTrainableScheme() if k is None else FixedScheme(*stability.lm_coefficients(float(k)))
+    return _create_cifar(variant, depth, pretrained, scheme, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Pretrained configs.  No weights are published yet: the tags exist so that
+# timm.create_model('zerosnet_opt_56.cifar100') picks the right head and preprocessing,
+# and timm.list_pretrained() lists none of them until a cfg gains a weight source.
+
+PAPER = 'Zero Stability Well Predicts Performance of Convolutional Neural Networks (AAAI 2022)'
+REFERENCE_CODE = 'https://github.com/LongJin-lab/ZeroSNet'
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+
+
+def _cifar_cfg(num_classes: int, mean, std) -> dict:
+    return dict(
+        url='', num_classes=num_classes, input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0,
+        interpolation='bilinear', mean=mean, std=std, first_conv='stem.conv', classifier='head.fc',
+        paper_name=PAPER, origin_url=REFERENCE_CODE)
+
+
+def _imagenet_cfg() -> dict:
+    return dict(
+        url='', num_classes=1000, input_size=(3, 224, 224), pool_size=(7, 7), crop_pct=0.875,
+        interpolation='bilinear', mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
+        first_conv='stem.conv', classifier='head.fc',
+        paper_name=PAPER, origin_url=REFERENCE_CODE)
+
+
+_CIFAR_FAMILIES = {
+    'zerosnet_opt': tuple(CIFAR_DEPTHS), 'zerosnet_tra': tuple(CIFAR_DEPTHS),
+    'preresnet': (20, 32, 44, 56, 110, 164), 'lmresnet': (20, 32, 44, 56, 110),
+}
+_IMAGENET_NAMES = (
+    [f'zerosnet{d}' for d in IMAGENET_LAYOUTS] + [f'zerosnet_tra{d}' for d in IMAGENET_LAYOUTS]
+    + ['preresnet18', 'preresnet34', 'preresnet50'])
+
+default_cfgs = generate_default_cfgs({
+    **{f'{family}_{d}.{tag}': _cifar_cfg(n, mean, std)
+       for family, depths in _CIFAR_FAMILIES.items() for d in depths
+       for tag, n, mean, std in (('cifar10', 10, CIFAR10_MEAN, CIFAR10_STD),
+                                 ('cifar100', 100, CIFAR100_MEAN, CIFAR100_STD))},
+    **{f'{name}.in1k': _imagenet_cfg() for name in _IMAGENET_NAMES},
+})
+
+
+# ---------------------------------------------------------------------------------------
+# Registered models.  CIFAR knobs: lam=, coefficients=(a0, a1, a2, beta) (Opt);
+# lam= (initial lambda), keep_zero_stable= (Tra); alpha= (PreResNet); k= (LM-ResNet).
+
+@register_model
+def zerosnet_opt_20(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-20 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_20', 20, pretrained, **kwargs)
+
+@register_model
+def zerosnet_opt_32(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-32 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_32', 32, pretrained, **kwargs)
+
+@register_model
+def zerosnet_opt_44(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-44 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_44', 44, pretrained, **kwargs)
+
+@register_model
+def zerosnet_opt_56(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-56 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_56', 56, pretrained, **kwargs)
+
+@register_model
+def zerosnet_opt_110(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-110 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_110', 110, pretrained, **kwargs)
+
+@register_model
+def zerosnet_opt_164(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-164 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_164', 164, pretrained, **kwargs)
+
+@register_model
+def zerosnet_opt_326(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-326 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_326', 326, pretrained, **kwargs)
+
+@register_model
+def zerosnet_opt_650(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-650 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_650', 650, pretrained, **kwargs)
+
+@register_model
+def zerosnet_opt_1298(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-1298 (CIFAR): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet_opt_1298', 1298, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_20(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-20 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_20', 20, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_32(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-32 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_32', 32, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_44(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-44 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_44', 44, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_56(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-56 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_56', 56, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_110(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-110 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_110', 110, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_164(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-164 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_164', 164, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_326(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-326 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_326', 326, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_650(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-650 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_650', 650, pretrained, **kwargs)
+
+@register_model
+def zerosnet_tra_1298(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-1298 (CIFAR): a trainable lambda per block, from 1.0; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra_1298', 1298, pretrained, **kwargs)
+
+@register_model
+def preresnet_20(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-20 (CIFAR): y[n+1] = alpha y[n] + f(y[n]); knob alpha= (default 1)."""
+    return _preresnet('preresnet_20', 20, pretrained, **kwargs)
+
+@register_model
+def preresnet_32(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-32 (CIFAR): y[n+1] = alpha y[n] + f(y[n]); knob alpha= (default 1)."""
+    return _preresnet('preresnet_32', 32, pretrained, **kwargs)
+
+@register_model
+def preresnet_44(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-44 (CIFAR): y[n+1] = alpha y[n] + f(y[n]); knob alpha= (default 1)."""
+    return _preresnet('preresnet_44', 44, pretrained, **kwargs)
+
+@register_model
+def preresnet_56(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-56 (CIFAR): y[n+1] = alpha y[n] + f(y[n]); knob alpha= (default 1)."""
+    return _preresnet('preresnet_56', 56, pretrained, **kwargs)
+
+@register_model
+def preresnet_110(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-110 (CIFAR): y[n+1] = alpha y[n] + f(y[n]); knob alpha= (default 1)."""
+    return _preresnet('preresnet_110', 110, pretrained, **kwargs)
+
+@register_model
+def preresnet_164(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-164 (CIFAR): y[n+1] = alpha y[n] + f(y[n]); knob alpha= (default 1)."""
+    return _preresnet('preresnet_164', 164, pretrained, **kwargs)
+
+@register_model
+def lmresnet_20(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """LM-ResNet-20 (CIFAR): trainable k (Lu et al.), or k=float for the paper's eq. (8)."""
+    return _lmresnet('lmresnet_20', 20, pretrained, **kwargs)
+
+@register_model
+def lmresnet_32(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """LM-ResNet-32 (CIFAR): trainable k (Lu et al.), or k=float for the paper's eq. (8)."""
+    return _lmresnet('lmresnet_32', 32, pretrained, **kwargs)
+
+@register_model
+def lmresnet_44(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """LM-ResNet-44 (CIFAR): trainable k (Lu et al.), or k=float for the paper's eq. (8)."""
+    return _lmresnet('lmresnet_44', 44, pretrained, **kwargs)
+
+@register_model
+def lmresnet_56(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """LM-ResNet-56 (CIFAR): trainable k (Lu et al.), or k=float for the paper's eq. (8)."""
+    return _lmresnet('lmresnet_56', 56, pretrained, **kwargs)
+
+@register_model
+def lmresnet_110(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """LM-ResNet-110 (CIFAR): trainable k (Lu et al.), or k=float for the paper's eq. (8)."""
+    return _lmresnet('lmresnet_110', 110, pretrained, **kwargs)
+
+# ImageNet family (SPEC 3.3): pre-activated projections of y[n], no final BN-ReLU.
+
+@register_model
+def zerosnet18(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-18 (ImageNet): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet18', 18, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet34(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-34 (ImageNet): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet34', 34, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet50(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-50 (ImageNet): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet50', 50, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet101(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-101 (ImageNet): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet101', 101, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet152(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Opt-152 (ImageNet): optimal fixed scheme (lambda = -9/5); knobs lam=, coefficients=."""
+    return _zerosnet_opt('zerosnet152', 152, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet_tra18(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-18 (ImageNet): a trainable lambda per block, from -9/5; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra18', 18, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet_tra34(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-34 (ImageNet): a trainable lambda per block, from -9/5; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra34', 34, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet_tra50(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-50 (ImageNet): a trainable lambda per block, from -9/5; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra50', 50, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet_tra101(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-101 (ImageNet): a trainable lambda per block, from -9/5; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra101', 101, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def zerosnet_tra152(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """ZeroSNet-Tra-152 (ImageNet): a trainable lambda per block, from -9/5; knobs lam=, keep_zero_stable=."""
+    return _zerosnet_tra('zerosnet_tra152', 152, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def preresnet18(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-18 (ImageNet), the reference code's pre-activation baseline; knob alpha= (default 1)."""
+    return _preresnet('preresnet18', 18, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def preresnet34(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-34 (ImageNet), the reference code's pre-activation baseline; knob alpha= (default 1)."""
+    return _preresnet('preresnet34', 34, pretrained, imagenet=True, **kwargs)
+
+@register_model
+def preresnet50(pretrained: bool = False, **kwargs) -> MultistepResNet:
+    """PreResNet-50 (ImageNet), the reference code's pre-activation baseline; knob alpha= (default 1)."""
+    return _preresnet('preresnet50', 50, pretrained, imagenet=True, **kwargs)
