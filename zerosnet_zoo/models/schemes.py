@@ -6,11 +6,9 @@ coefficient *module* per block.  Every coefficient module returns, on each forwa
 ``stability.Scheme``, so a trained network can be checked with ``stability.analyze``.
 """
 
-from __future__ import annotations
-
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Final, Sequence
 
 import torch
 import torch.nn as nn
@@ -23,7 +21,6 @@ __all__ = [
     'FixedScheme', 'ZeroSLambdaScheme', 'LMTrainableScheme',
     'FixedCoefficients', 'LambdaCoefficients', 'LMCoefficients',
 ]
-
 
 class FixedCoefficients(nn.Module):
     """Constant coefficients (a non-persistent buffer, so checkpoints do not carry them)."""
@@ -39,7 +36,6 @@ class FixedCoefficients(nn.Module):
     def scheme(self) -> Scheme:
         return self._scheme
 
-
 class LambdaCoefficients(nn.Module):
     """ZeroSNet-Tra: a trainable lambda; every forward recomputes the coefficients from it.
 
@@ -49,6 +45,7 @@ class LambdaCoefficients(nn.Module):
     inside the branch of the zero-stable set (-inf, -1] U (1/3, inf) it started in, with
     smooth, never-zero gradients (a clamp would stop learning at the edge).
     """
+    keep_zero_stable: Final[bool]  # a TorchScript constant: only the branch in use is compiled
 
     def __init__(self, init: float, keep_zero_stable: bool = False):
         super().__init__()
@@ -96,10 +93,8 @@ class LambdaCoefficients(nn.Module):
     def scheme(self) -> Scheme:
         return stability.zerosnet_coefficients(float(self.lam_value().detach()))
 
-
 def _softplus_inverse(y: float) -> float:
     return y + math.log(-math.expm1(-y))
-
 
 class LMCoefficients(nn.Module):
     """LM-ResNet of Lu et al. (2018): trainable k, y[n+1] = (1-k) y[n] + k y[n-1] + f(y[n]).
@@ -117,7 +112,6 @@ class LMCoefficients(nn.Module):
     def scheme(self) -> Scheme:
         k = float(self.k.detach())
         return Scheme((1.0 - k, k), 1.0)
-
 
 @dataclass(frozen=True)
 class FixedScheme:
@@ -151,7 +145,6 @@ class FixedScheme:
             raise ValueError(f'coefficients must be numbers, got {coefficients!r}') from e
         return cls(values[:-1], values[-1])
 
-
 @dataclass(frozen=True)
 class ZeroSLambdaScheme:
     """ZeroSNet-Tra: one trainable lambda per third-order block."""
@@ -164,7 +157,6 @@ class ZeroSLambdaScheme:
 
     def make(self) -> nn.Module:
         return LambdaCoefficients(self.init, self.keep_zero_stable)
-
 
 @dataclass(frozen=True)
 class LMTrainableScheme:

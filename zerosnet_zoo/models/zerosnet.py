@@ -140,6 +140,15 @@ class MultistepBlock(nn.Module):
         return y, (x if self.pass_raw else skip), h1
 
 
+class StateSequential(nn.Sequential):
+    """nn.Sequential over the multistep state (typed, so that TorchScript accepts the tuple)."""
+
+    def forward(self, state: State) -> State:
+        for module in self:
+            state = module(state)
+        return state
+
+
 class MultistepResNet(nn.Module):
     """A pre-activation ResNet whose blocks are steps of a linear multistep scheme.
 
@@ -210,9 +219,9 @@ class MultistepResNet(nn.Module):
                 blocks.append(block)
                 block_idx += 1
             reduction *= stride
-            stages.append(nn.Sequential(*blocks))
+            stages.append(StateSequential(*blocks))
             self.feature_info.append(dict(num_chs=chs[0], reduction=reduction, module=f'stages.{stage_idx}'))
-        self.stages = nn.Sequential(*stages)
+        self.stages = StateSequential(*stages)
         self.num_features = self.head_hidden_size = chs[0]
         # the CIFAR reference ends with BN-ReLU before pooling; the ImageNet one does not
         self.norm = nn.Identity() if imagenet else BatchNormAct2d(self.num_features)
