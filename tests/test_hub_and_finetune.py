@@ -1,0 +1,64 @@
+"""torch.hub on a fresh clone of the repository, and fine-tuning from a local checkpoint."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+import zerosnet_zoo  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='module')
+def clone(tmp_path_factory):
+    if shutil.which('git') is None or not (REPO / '.git').exists():
+        pytest.skip('needs git and a git checkout of the repository')
+    target = tmp_path_factory.mktemp('hub') / 'zerosnet-zoo'
+    subprocess.run(['git', 'clone', '-q', str(REPO), str(target)], check=True)
+    # the test runs on the working tree as it is, committed or not
+    shutil.copy2(REPO / 'hubconf.py', target / 'hubconf.py')
+    shutil.copytree(REPO / 'zerosnet_zoo', target / 'zerosnet_zoo', dirs_exist_ok=True)
+    return target
+
+
+def test_hub_lists_every_model(clone, monkeypatch):
+    # torch.hub.list/help only take 'owner/repo'; point its download step at the clone instead
+    monkeypatch.setattr(torch.hub, '_get_cache_or_reload', lambda *args, **kwargs: str(clone))
+    entries = torch.hub.list('org/zerosnet-zoo')
+    assert sorted(entries) == sorted(timm.list_models(module='zerosnet'))
+    assert 'ZeroSNet-Opt-56' in torch.hub.help('org/zerosnet-zoo', 'zerosnet_opt_56')
+
+
+def test_hub_load_passes_kwargs(clone):
+    model = torch.hub.load(str(clone), 'zerosnet_opt_20', source='local', num_classes=100, lam=-1.2)
+    assert model.num_classes == 100
+    assert model.schemes()[0].alphas[1] == pytest.approx(1 / 1.2)
+    with pytest.raises(RuntimeError, match='no pretrained weights'):
+        torch.hub.load(str(clone), 'zerosnet_opt_56', source='local', pretrained=True)
+
+
+def test_finetune_from_local_checkpoint(tmp_path):
+    source = timm.create_model('zerosnet_opt_20').eval()  # a "CIFAR-10" checkpoint
+    path = tmp_path / 'model.safetensors'
+    save_file(source.state_dict(), str(path))
+    model = timm.create_model('zerosnet_opt_20', pretrained=True, num_classes=37,
+                              pretrained_cfg_overlay=dict(file=str(path))).eval()
+    assert model.get_classifier().out_features == 37
+    target, loaded = source.state_dict(), model.state_dict()
+    for key, value in loaded.items():
+        if key.startswith('head.fc.'):
+            assert value.shape[0] == 37  # only the head is re-initialized
+        else:
+            assert torch.equal(value, target[key]), key
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.forward_features(x), source.forward_features(x))
+    # same class count: everything loads, head included
+    same = timm.create_model('zerosnet_opt_20', pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
+    with torch.no_grad():
+        assert torch.equal(same(x), source(x))
