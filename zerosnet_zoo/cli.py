@@ -81,7 +81,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     from . import models  # noqa: F401  (registers the models)
 
-    model = timm.create_model(args.model, **_model_kwargs(args.model_kwargs)).eval()
+    model = timm.create_model(args.model, **parse_model_kwargs(args.model_kwargs)).eval()
     cfg = model.pretrained_cfg
     size = cfg['input_size']
     with torch.no_grad():
@@ -96,7 +96,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_kwargs(items: Sequence[str]) -> dict:
+def parse_model_kwargs(items: Sequence[str]) -> dict:
     """``k=v`` pairs; values parsed as numbers, comma-separated number tuples or text."""
     kwargs = {}
     for item in items:

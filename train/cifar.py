@@ -1,0 +1,186 @@
+"""Train any registered model on CIFAR-10/100 with the paper's recipe (SPEC section 5).
+
+    python train/cifar.py --model zerosnet_opt_20 --data-dir ../shared/data/cifar10-jpeg --output runs/z20
+
+Defaults are the paper's: SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, 160 epochs
+(CIFAR-10) or 300 (CIFAR-100), lr / 10 at 1/2 and 3/4 of training, random crop 32 with
+4-pixel padding and horizontal flip.  The data are decoded once into uint8 tensors and
+augmented as batched tensor operations on the training device.
+
+Output (OUT = --output):
+  OUT/log.jsonl          one JSON object per finished epoch
+  OUT/model.safetensors  the final weights, for timm.create_model(NAME, pretrained=True,
+                         pretrained_cfg_overlay=dict(file=...), num_classes=...)
+  OUT/checkpoint.pt      resume state (model, optimizer, scheduler, log), read back with
+                         torch.load(weights_only=True)
+
+Every file is replaced atomically.  Each epoch's randomness is a function of (seed, epoch)
+alone, so a run killed at any moment and restarted with --resume ends with weights
+bit-identical to an uninterrupted run (on the CPU).
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+import zerosnet_zoo  # noqa: F401  (registers the models)
+from zerosnet_zoo import stability
+from zerosnet_zoo.cli import parse_model_kwargs
+from zerosnet_zoo.data import load_split, normalize, random_crop_flip
+from zerosnet_zoo.evaluate import accuracy
+from zerosnet_zoo.io import atomic_path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--model', required=True, help='a registered name, e.g. zerosnet_opt_56')
+    p.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V', help='e.g. lam=-1.2 coefficients=1,1,1,1')
+    p.add_argument('--dataset', choices=('cifar10', 'cifar100'), default='cifar10')
+    p.add_argument('--data-dir', required=True, help='ImageFolder root with train/ and test/, or a torchvision CIFAR root')
+    p.add_argument('--download', action='store_true', help="torchvision's download (needs a network)")
+    p.add_argument('--epochs', type=int, help='default 160 (cifar10) / 300 (cifar100)')
+    p.add_argument('--batch-size', type=int, default=128)
+    p.add_argument('--lr', type=float, default=0.1)
+    p.add_argument('--momentum', type=float, default=0.9)
+    p.add_argument('--weight-decay', type=float, default=1e-4)
+    p.add_argument('--schedule', choices=('step', 'cosine'), default='step')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--output', required=True, help='run directory')
+    p.add_argument('--resume', action='store_true', help='continue the run in --output')
+    p.add_argument('--train-subset', type=int, help='train on a seeded random subset of this size')
+    p.add_argument('--test-subset', type=int, help='evaluate on a seeded random subset of this size')
+    p.add_argument('--workers', type=int, default=2, help='threads decoding the images')
+    p.add_argument('--amp', action='store_true', help='mixed precision (bfloat16 on CPU, float16 on CUDA)')
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = p.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 160 if args.dataset == 'cifar10' else 300
+    return args
+
+
+def make_scheduler(optimizer, args):
+    if args.schedule == 'cosine':
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    milestones = [args.epochs // 2, args.epochs * 3 // 4]
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+
+
+def scheme_record(model) -> dict:
+    """Every lambda of a trainable ZeroSNet and its worst parasitic root modulus."""
+    blocks = [b for stage in model.stages for b in stage if not b.starter]
+    if not any(hasattr(b.coefficients, 'lam_value') for b in blocks):
+        return {}
+    schemes = model.schemes()
+    return {
+        'lambdas': [float(b.coefficients.lam_value().detach()) for b in blocks],
+        'max_parasitic_modulus': max(stability.max_parasitic_modulus(s.alphas) for s in schemes),
+    }
+
+
+def write_log(path: Path, records: list) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(''.join(json.dumps(r) + '\n' for r in records))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path, log_path, weights_path = out / 'checkpoint.pt', out / 'log.jsonl', out / 'model.safetensors'
+    if ckpt_path.exists() and not args.resume:
+        sys.exit(f'{out} already holds a run; pass --resume to continue it, or choose another --output')
+    device = torch.device(args.device)
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+
+    train = load_split(args.data_dir, 'train', args.dataset, args.train_subset, args.seed, args.workers, args.download)
+    test = load_split(args.data_dir, 'test', args.dataset, args.test_subset, args.seed, args.workers, args.download)
+    torch.manual_seed(args.seed)
+    model = timm.create_model(args.model, num_classes=len(train.classes), **parse_model_kwargs(args.model_kwargs))
+    model.to(device=device, memory_format=memory_format)
+    mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    scheduler = make_scheduler(optimizer, args)
+    scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == 'cuda')
+    amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
+
+    start_epoch, records = 0, []
+    if args.resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if state['model_name'] != args.model:
+            sys.exit(f"{out} holds a run of {state['model_name']}, not {args.model}")
+        model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        scheduler.load_state_dict(state['scheduler'])
+        scaler.load_state_dict(state['scaler'])
+        start_epoch, records = state['epoch'], state['records']
+        write_log(log_path, records)  # drop any record written after the checkpoint
+        print(f'resuming {args.model} at epoch {start_epoch}', file=sys.stderr)
+
+    images, labels = train.images.to(device), train.labels.to(device)
+    steps = (len(labels) + args.batch_size - 1) // args.batch_size
+    for epoch in range(start_epoch, args.epochs):
+        started = time.perf_counter()
+        torch.manual_seed(args.seed * 100_003 + epoch)  # dropout etc.: a function of (seed, epoch)
+        g = torch.Generator().manual_seed(args.seed * 100_003 + epoch)
+        order = torch.randperm(len(labels), generator=g).to(device)
+        lr = optimizer.param_groups[0]['lr']
+        model.train()
+        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
+        for i in tqdm(range(steps), desc=f'epoch {epoch + 1}/{args.epochs}', leave=False, mininterval=1.0):
+            idx = order[i * args.batch_size:(i + 1) * args.batch_size]
+            x = normalize(random_crop_flip(images[idx], generator=g), mean, std).contiguous(memory_format=memory_format)
+            y = labels[idx]
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+            if not torch.isfinite(loss):
+                print(f'non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {i + 1}: stopping. '
+                      f'The last good state (after epoch {start_epoch if not records else records[-1]["epoch"]}) '
+                      f'is kept in {ckpt_path if ckpt_path.exists() else out}; lower --lr or check the scheme.',
+                      file=sys.stderr)
+                return 3
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+        scheduler.step()
+        record = {
+            'epoch': epoch + 1,
+            'train_loss': loss_sum.item() / len(labels),
+            'train_acc': 100.0 * correct.item() / len(labels),
+            'test_acc': accuracy(model, test.images, test.labels, mean, std, device=device,
+                                 channels_last=args.channels_last, amp=args.amp),
+            'lr': lr,
+            'seconds': time.perf_counter() - started,
+            **scheme_record(model),
+        }
+        records.append(record)
+        state = {
+            'model_name': args.model, 'epoch': epoch + 1, 'records': records,
+            'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+            'scheduler': scheduler.state_dict(), 'scaler': scaler.state_dict(),
+        }
+        with atomic_path(ckpt_path) as tmp:
+            torch.save(state, tmp)
+        write_log(log_path, records)
+        print(json.dumps(record), file=sys.stderr)
+
+    with atomic_path(weights_path) as tmp:
+        save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp),
+                  metadata={'model': args.model, 'dataset': args.dataset, 'epochs': str(args.epochs)})
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

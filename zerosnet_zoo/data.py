@@ -1,0 +1,108 @@
+"""CIFAR-sized image data decoded once into uint8 tensors, and batched tensor augmentation.
+
+Two layouts are read: an ImageFolder root (``train/`` and ``test/`` with one folder per
+class, as ``shared/data/cifar10-jpeg``), or a torchvision CIFAR root
+(``cifar-10-batches-py`` / ``cifar-100-python``, optionally downloaded by torchvision).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+
+__all__ = ['ImageSet', 'load_split', 'random_crop_flip', 'normalize']
+
+
+@dataclass
+class ImageSet:
+    images: torch.Tensor  # uint8, N x 3 x H x W
+    labels: torch.Tensor  # int64, N
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _subset(n: int, limit: int | None, seed: int) -> np.ndarray:
+    """A seeded random subset of range(n) (all of it, in order, when limit is None)."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    if limit <= 0:
+        raise ValueError(f'a subset size must be positive, got {limit}')
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def _decode(path: str) -> torch.Tensor:
+    with Image.open(path) as image:
+        return torch.from_numpy(np.array(image.convert('RGB'))).permute(2, 0, 1)
+
+
+def load_split(
+        data_dir: str | os.PathLike,
+        split: str,
+        dataset: str = 'cifar10',
+        limit: int | None = None,
+        seed: int = 0,
+        workers: int = 2,
+        download: bool = False,
+) -> ImageSet:
+    """Load ``split`` ('train' or 'test'); with ``limit``, a seeded random subset of it.
+
+    Only the chosen images are decoded, so small subsets load fast.
+    """
+    if split not in ('train', 'test'):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = Path(data_dir)
+    folder = root / split
+    if folder.is_dir():
+        listing = torchvision.datasets.ImageFolder(str(folder))
+        keep = _subset(len(listing.samples), limit, seed)
+        paths = [listing.samples[i][0] for i in keep]
+        with ThreadPoolExecutor(max(1, workers)) as pool:  # Pillow releases the GIL while decoding
+            images = torch.stack(list(pool.map(_decode, paths, chunksize=256)))
+        labels = torch.tensor([listing.samples[i][1] for i in keep], dtype=torch.int64)
+        return ImageSet(images, labels, list(listing.classes))
+    cls = {'cifar10': torchvision.datasets.CIFAR10, 'cifar100': torchvision.datasets.CIFAR100}.get(dataset)
+    if cls is None:
+        raise ValueError(f"dataset must be 'cifar10' or 'cifar100', got {dataset!r}")
+    try:
+        ds = cls(str(root), train=split == 'train', download=download)
+    except RuntimeError as e:
+        raise FileNotFoundError(
+            f'{root} holds neither an ImageFolder split {split}/ nor a torchvision {dataset} copy '
+            f'({e}); pass --download where a network exists, or point --data-dir at the data') from e
+    keep = _subset(len(ds.targets), limit, seed)
+    images = torch.from_numpy(ds.data[keep]).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor(ds.targets, dtype=torch.int64)[torch.from_numpy(keep)]
+    return ImageSet(images, labels, list(ds.classes))
+
+
+def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random crop with zero padding and horizontal flip, for a whole batch at once."""
+    b, _, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (padding,) * 4)
+    device = images.device
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(device)
+    flip = torch.rand(b, generator=generator).to(device) < 0.5
+    rows = dy[:, None] + torch.arange(h, device=device)  # b x h
+    cols = dx[:, None] + torch.arange(w, device=device)  # b x w
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    batch = torch.arange(b, device=device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # b x h x w x c
+    return out.permute(0, 3, 1, 2)
+
+
+def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 (or [0, 1] float) images -> normalized float32."""
+    x = images.float() / 255 if images.dtype == torch.uint8 else images
+    mean = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return (x - mean) / std

@@ -1,0 +1,117 @@
+"""Accuracy, robustness to input noise (the paper's Table 6) and FGSM/PGD attacks.
+
+Images are uint8 tensors; every perturbation is applied in [0, 1] pixel space, clipped back
+to [0, 1], and only then normalized with the model's mean and std, as the paper does.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .data import normalize
+
+__all__ = ['NOISES', 'accuracy', 'noise_accuracy', 'attack_accuracy', 'add_noise']
+
+NOISE_SEED = 1
+
+# name -> (kind, parameter); SPEC section 5
+NOISES = {
+    'uniform[-0.08,0]': ('uniform', (-0.08, 0.0)),
+    'uniform[0,0.08]': ('uniform', (0.0, 0.08)),
+    'gaussian0.01': ('gaussian', 0.01),
+    'gaussian0.02': ('gaussian', 0.02),
+    'gaussian0.04': ('gaussian', 0.04),
+    'constant0.3': ('constant', 0.3),
+}
+
+
+def add_noise(x: torch.Tensor, name: str, generator: torch.Generator) -> torch.Tensor:
+    """Perturb images in [0, 1] with the named noise, then clip to [0, 1]."""
+    if name not in NOISES:
+        raise ValueError(f'unknown noise {name!r}; choose from {list(NOISES)}')
+    kind, p = NOISES[name]
+    if kind == 'uniform':
+        low, high = p
+        noise = torch.rand(x.shape, generator=generator) * (high - low) + low
+    elif kind == 'gaussian':
+        noise = torch.randn(x.shape, generator=generator) * p
+    else:  # a grey image of value p added
+        noise = torch.full(x.shape, p)
+    return (x + noise.to(x.device)).clamp(0, 1)
+
+
+def _batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device):
+    for i in range(0, len(labels), batch_size):
+        yield images[i:i + batch_size].to(device).float() / 255, labels[i:i + batch_size].to(device)
+
+
+@torch.no_grad()
+def _top1(model, images, labels, mean, std, batch_size, device, perturb: Callable | None = None,
+          channels_last: bool = False, amp: bool = False) -> float:
+    model.eval()
+    correct = 0
+    for x, y in _batches(images, labels, batch_size, device):
+        if perturb is not None:
+            x = perturb(x)
+        x = normalize(x, mean, std)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16 if device.type == 'cpu' else torch.float16, enabled=amp):
+            correct += (model(x).argmax(1) == y).sum().item()
+    return 100.0 * correct / len(labels)
+
+
+def accuracy(model, images, labels, mean, std, batch_size: int = 500, device='cpu', **kwargs) -> float:
+    """Top-1 accuracy in percent on clean images."""
+    return _top1(model, images, labels, mean, std, batch_size, torch.device(device), **kwargs)
+
+
+def noise_accuracy(model, images, labels, mean, std, batch_size: int = 500, device='cpu',
+                   seed: int = NOISE_SEED) -> dict[str, float]:
+    """Top-1 accuracy under every noise of ``NOISES``, each drawn from its own seeded generator."""
+    results = {}
+    for name in NOISES:
+        g = torch.Generator().manual_seed(seed)
+        results[name] = _top1(model, images, labels, mean, std, batch_size, torch.device(device),
+                              perturb=lambda x, name=name: add_noise(x, name, g))
+    return results
+
+
+def attack_accuracy(model, images, labels, mean, std, attack: str, eps: float = 8 / 255,
+                    steps: int = 10, step_size: float | None = None, batch_size: int = 250,
+                    device='cpu', seed: int = NOISE_SEED) -> float:
+    """Top-1 accuracy under an L-infinity FGSM or PGD attack (eps in [0, 1] pixel units).
+
+    PGD starts from a seeded uniform point in the eps-ball and takes ``steps`` signed-gradient
+    steps of ``step_size`` (default 2.5 * eps / steps), projecting back after each.
+    """
+    if attack not in ('fgsm', 'pgd'):
+        raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
+    if eps < 0 or steps < 1:
+        raise ValueError(f'need eps >= 0 and steps >= 1, got eps={eps}, steps={steps}')
+    device = torch.device(device)
+    step_size = step_size if step_size is not None else 2.5 * eps / steps
+    g = torch.Generator().manual_seed(seed)
+    model.eval()
+    correct = 0
+    for x, y in _batches(images, labels, batch_size, device):
+        if attack == 'fgsm':
+            adv = (x + eps * _grad_sign(model, x, y, mean, std)).clamp(0, 1)
+        else:
+            adv = (x + (torch.rand(x.shape, generator=g).to(device) * 2 - 1) * eps).clamp(0, 1)
+            for _ in range(steps):
+                adv = adv + step_size * _grad_sign(model, adv, y, mean, std)
+                adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
+        with torch.no_grad():
+            correct += (model(normalize(adv, mean, std)).argmax(1) == y).sum().item()
+    return 100.0 * correct / len(labels)
+
+
+def _grad_sign(model, x, y, mean, std) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    loss = F.cross_entropy(model(normalize(x, mean, std)), y)
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad.sign()
