@@ -96,6 +96,58 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import timm
+    from safetensors import safe_open
+
+    from . import models  # noqa: F401  (registers the models)
+    from .data import load_split
+    from .evaluate import NOISES, accuracy, attack_accuracy, noise_accuracy
+
+    if (args.checkpoint is None) == (not args.pretrained):
+        raise SystemExit('zerosnet-zoo eval: give exactly one of --checkpoint PATH or --pretrained')
+    data = load_split(args.data_dir, 'test', args.dataset, args.limit, seed=0, workers=args.workers)
+    kwargs = parse_model_kwargs(args.model_kwargs)
+    if args.checkpoint is not None:
+        path = Path(args.checkpoint)
+        path = path / 'model.safetensors' if path.is_dir() else path
+        if not path.is_file():
+            raise ValueError(f'checkpoint {path} not found (a .safetensors file, or a run directory holding one)')
+        with safe_open(str(path), 'pt') as f:
+            head = f.get_slice('head.fc.weight').get_shape()[0] if 'head.fc.weight' in f.keys() else len(data.classes)
+        model = timm.create_model(args.model, pretrained=True, num_classes=head,
+                                  pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
+    else:
+        model = timm.create_model(args.model, pretrained=True, **kwargs)
+    if model.num_classes != len(data.classes):
+        raise ValueError(f'the model predicts {model.num_classes} classes, the data has {len(data.classes)}')
+    model = model.to(args.device).eval()
+    mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
+    common = dict(batch_size=args.batch_size, device=args.device)
+    result = {'model': args.model, 'images': len(data),
+              'clean': accuracy(model, data.images, data.labels, mean, std, **common)}
+    if args.robustness:
+        result['noise'] = noise_accuracy(model, data.images, data.labels, mean, std, **common)
+    if args.attack:
+        result['attacks'] = {args.attack: {
+            'eps': args.eps, 'steps': args.steps, 'step_size': args.step_size,
+            'top1': attack_accuracy(model, data.images, data.labels, mean, std, args.attack, args.eps,
+                                    args.steps, args.step_size, **common)}}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.model} on {len(data)} test images of {args.data_dir}")
+    print(f"{'setting':<22} {'top-1 %':>8}")
+    print(f"{'clean':<22} {result['clean']:8.2f}")
+    for name in NOISES if args.robustness else ():
+        print(f"{name:<22} {result['noise'][name]:8.2f}")
+    if args.attack:
+        print(f"{args.attack + f' eps={args.eps:.4g}':<22} {result['attacks'][args.attack]['top1']:8.2f}")
+    return 0
+
+
 def parse_model_kwargs(items: Sequence[str]) -> dict:
     """``k=v`` pairs; values parsed as numbers, comma-separated number tuples or text."""
     kwargs = {}
@@ -138,6 +190,25 @@ def build_parser() -> argparse.ArgumentParser:
                       help='e.g. lam=-1.2 or coefficients=1,1,1,1 or alpha=2')
     info.add_argument('--batch-size', type=int, default=2)
     info.set_defaults(func=_cmd_info)
+
+    ev = sub.add_parser('eval', help='top-1 accuracy, robustness to input noise, FGSM/PGD')
+    ev.add_argument('--model', required=True, help='a registered name')
+    ev.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V')
+    ev.add_argument('--checkpoint', help='a .safetensors file, or a train/cifar.py output directory')
+    ev.add_argument('--pretrained', action='store_true', help="the model's published weights")
+    ev.add_argument('--data-dir', required=True, help='ImageFolder root with test/, or a torchvision CIFAR root')
+    ev.add_argument('--dataset', choices=('cifar10', 'cifar100'), default='cifar10')
+    ev.add_argument('--limit', type=int, help='a seeded random subset of the test split')
+    ev.add_argument('--robustness', action='store_true', help='every noise of the paper (seed 1)')
+    ev.add_argument('--attack', choices=('fgsm', 'pgd'))
+    ev.add_argument('--eps', type=float, default=8 / 255, help='L-inf radius in [0, 1] pixel units')
+    ev.add_argument('--steps', type=int, default=10, help='PGD steps')
+    ev.add_argument('--step-size', type=float, help='PGD step (default 2.5 * eps / steps)')
+    ev.add_argument('--batch-size', type=int, default=250)
+    ev.add_argument('--workers', type=int, default=2)
+    ev.add_argument('--device', default='cpu')
+    ev.add_argument('--json', action='store_true', help='print one JSON object')
+    ev.set_defaults(func=_cmd_eval)
     return parser
 
 
@@ -145,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError, FileNotFoundError) as e:
         print(f'zerosnet-zoo {args.command}: error: {e}', file=sys.stderr)
         return 2
 

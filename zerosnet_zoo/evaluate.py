@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .data import normalize
 
-__all__ = ['NOISES', 'accuracy', 'noise_accuracy', 'attack_accuracy', 'add_noise']
+__all__ = ['NOISES', 'accuracy', 'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial']
 
 NOISE_SEED = 1
 
@@ -80,31 +80,38 @@ def noise_accuracy(model, images, labels, mean, std, batch_size: int = 500, devi
     return results
 
 
-def attack_accuracy(model, images, labels, mean, std, attack: str, eps: float = 8 / 255,
-                    steps: int = 10, step_size: float | None = None, batch_size: int = 250,
-                    device='cpu', seed: int = NOISE_SEED) -> float:
-    """Top-1 accuracy under an L-infinity FGSM or PGD attack (eps in [0, 1] pixel units).
+def adversarial(model, x: torch.Tensor, y: torch.Tensor, mean, std, attack: str, eps: float,
+                steps: int = 10, step_size: float | None = None, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+    """L-infinity FGSM or PGD images in [0, 1] pixel space, within ``eps`` of ``x``.
 
-    PGD starts from a seeded uniform point in the eps-ball and takes ``steps`` signed-gradient
-    steps of ``step_size`` (default 2.5 * eps / steps), projecting back after each.
+    PGD starts from a uniform point in the eps-ball and takes ``steps`` signed-gradient steps
+    of ``step_size`` (default 2.5 * eps / steps), projecting back after each.
     """
     if attack not in ('fgsm', 'pgd'):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
     if eps < 0 or steps < 1:
         raise ValueError(f'need eps >= 0 and steps >= 1, got eps={eps}, steps={steps}')
-    device = torch.device(device)
+    if attack == 'fgsm':
+        return (x + eps * _grad_sign(model, x, y, mean, std)).clamp(0, 1)
     step_size = step_size if step_size is not None else 2.5 * eps / steps
+    adv = (x + (torch.rand(x.shape, generator=generator).to(x.device) * 2 - 1) * eps).clamp(0, 1)
+    for _ in range(steps):
+        adv = adv + step_size * _grad_sign(model, adv, y, mean, std)
+        adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
+    return adv
+
+
+def attack_accuracy(model, images, labels, mean, std, attack: str, eps: float = 8 / 255,
+                    steps: int = 10, step_size: float | None = None, batch_size: int = 250,
+                    device='cpu', seed: int = NOISE_SEED) -> float:
+    """Top-1 accuracy in percent under an FGSM or PGD attack (see ``adversarial``)."""
+    device = torch.device(device)
     g = torch.Generator().manual_seed(seed)
     model.eval()
     correct = 0
     for x, y in _batches(images, labels, batch_size, device):
-        if attack == 'fgsm':
-            adv = (x + eps * _grad_sign(model, x, y, mean, std)).clamp(0, 1)
-        else:
-            adv = (x + (torch.rand(x.shape, generator=g).to(device) * 2 - 1) * eps).clamp(0, 1)
-            for _ in range(steps):
-                adv = adv + step_size * _grad_sign(model, adv, y, mean, std)
-                adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
+        adv = adversarial(model, x, y, mean, std, attack, eps, steps, step_size, g)
         with torch.no_grad():
             correct += (model(normalize(adv, mean, std)).argmax(1) == y).sum().item()
     return 100.0 * correct / len(labels)

@@ -1,0 +1,102 @@
+"""Evaluation: noise as the paper applies it, attacks inside their budget, the eval command."""
+
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from zerosnet_zoo import cli
+from zerosnet_zoo.data import normalize, random_crop_flip
+from zerosnet_zoo.evaluate import NOISES, accuracy, add_noise, adversarial, noise_accuracy
+
+DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg'
+MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+
+
+def test_noise_is_seeded_and_clipped():
+    x = torch.rand(4, 3, 8, 8)
+    x[0] = 0.95  # near the top: positive noise must clip at 1
+    for name in NOISES:
+        a = add_noise(x, name, torch.Generator().manual_seed(1))
+        b = add_noise(x, name, torch.Generator().manual_seed(1))
+        assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+    assert torch.equal(add_noise(x, 'constant0.3', torch.Generator())[0], torch.ones(3, 8, 8))
+    low = add_noise(x, 'uniform[-0.08,0]', torch.Generator().manual_seed(1)) - x
+    assert low.max() <= 0 and low.min() >= -0.08 - 1e-7
+    g = add_noise(torch.full((1, 3, 64, 64), 0.5), 'gaussian0.04', torch.Generator().manual_seed(1)) - 0.5
+    assert g.std().item() == pytest.approx(0.04, rel=0.1)
+    with pytest.raises(ValueError, match='unknown noise'):
+        add_noise(x, 'salt', torch.Generator())
+
+
+class Recorder(torch.nn.Module):
+    """Predicts class 0 and keeps the inputs it saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x)
+        return torch.zeros(len(x), 10).index_fill_(1, torch.tensor([0]), 1.0)
+
+
+def test_noise_applied_in_pixel_space_before_normalization():
+    images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    model = Recorder()
+    results = noise_accuracy(model, images, labels, MEAN, STD, batch_size=4)
+    assert set(results) == set(NOISES) and all(v == 50.0 for v in results.values())
+    for i, name in enumerate(NOISES):
+        g = torch.Generator().manual_seed(1)
+        x = images.float() / 255
+        expected = torch.cat([normalize(add_noise(x[:4], name, g), MEAN, STD), normalize(add_noise(x[4:], name, g), MEAN, STD)])
+        assert torch.allclose(torch.cat(model.seen[2 * i:2 * i + 2]), expected)
+
+
+def test_attacks_stay_in_budget_and_hurt():
+    torch.manual_seed(0)
+    model = timm.create_model('preresnet_20').eval()
+    x, y = torch.rand(4, 3, 32, 32), torch.tensor([1, 2, 3, 4])
+    clean_loss = F.cross_entropy(model(normalize(x, MEAN, STD)), y)
+    for attack in ('fgsm', 'pgd'):
+        adv = adversarial(model, x, y, MEAN, STD, attack, eps=4 / 255, steps=3, generator=torch.Generator().manual_seed(1))
+        assert (adv - x).abs().max() <= 4 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+        assert F.cross_entropy(model(normalize(adv, MEAN, STD)), y) > clean_loss
+    same = adversarial(model, x, y, MEAN, STD, 'fgsm', eps=0.0)
+    assert torch.equal(same, x)
+    with pytest.raises(ValueError, match='attack'):
+        adversarial(model, x, y, MEAN, STD, 'cw', eps=0.1)
+
+
+def test_random_crop_flip():
+    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.uint8).reshape(2, 3, 6, 6)
+    out = random_crop_flip(x, padding=2, generator=torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    # every output is some shifted (and maybe flipped) window of the zero-padded input
+    padded = F.pad(x, (2,) * 4)
+    for b in range(2):
+        windows = [padded[b, :, i:i + 6, j:j + 6] for i in range(5) for j in range(5)]
+        assert any(torch.equal(out[b], w) or torch.equal(out[b], w.flip(-1)) for w in windows)
+
+
+@pytest.mark.skipif(not (DATA / 'test').is_dir(), reason='CIFAR-10 JPEG copy not found')
+def test_eval_command_json(tmp_path, capsys):
+    torch.manual_seed(0)
+    path = tmp_path / 'model.safetensors'
+    save_file(timm.create_model('zerosnet_opt_20').state_dict(), str(path))
+    argv = ['eval', '--model', 'zerosnet_opt_20', '--checkpoint', str(path), '--data-dir', str(DATA),
+            '--limit', '40', '--robustness', '--attack', 'pgd', '--steps', '2', '--json']
+    assert cli.main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first['model'] == 'zerosnet_opt_20' and first['images'] == 40 and 0 <= first['clean'] <= 100
+    assert set(first['noise']) == set(NOISES)
+    assert set(first['attacks']) == {'pgd'} and 0 <= first['attacks']['pgd']['top1'] <= 100
+    assert cli.main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == first  # seeded: the same numbers again
+    assert cli.main(['eval', '--model', 'zerosnet_opt_20', '--pretrained', '--data-dir', str(DATA), '--limit', '4']) == 2
+    assert 'no pretrained weights' in capsys.readouterr().err
