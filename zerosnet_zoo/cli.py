@@ -118,7 +118,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         with safe_open(str(path), 'pt') as f:
             head = f.get_slice('head.fc.weight').get_shape()[0] if 'head.fc.weight' in f.keys() else len(data.classes)
         model = timm.create_model(args.model, pretrained=True, num_classes=head,
-                                  pretrained_cfg_overlay=dict(file=str(path)), **kwargs)
+                                  pretrained_cfg_overlay=dict(file=str(path), num_classes=head), **kwargs)
     else:
         model = timm.create_model(args.model, pretrained=True, **kwargs)
     if model.num_classes != len(data.classes):
