@@ -123,3 +123,11 @@ def test_bad_alphas():
         stability.analyze([])
     with pytest.raises(ValueError, match='beta'):
         stability.analyze([1.0], float('inf'))
+
+
+def test_parasitic_moduli():
+    assert stability.max_parasitic_modulus(stability.zerosnet_coefficients(-1.8).alphas) == pytest.approx(1 / 3, abs=1e-6)
+    assert stability.max_parasitic_modulus([1.0]) == 0.0           # PreResNet: only the principal root
+    assert stability.max_parasitic_modulus([2.0]) == 2.0           # no root at 1: every root is parasitic
+    assert stability.max_parasitic_modulus([0.5, 0.5]) == pytest.approx(0.5)  # roots 1 and -0.5
+    assert stability.max_parasitic_modulus([0.1, 0.2, 0.3]) == pytest.approx(0.81, abs=0.01)

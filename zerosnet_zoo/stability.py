@@ -156,16 +156,22 @@ def _fmt_complex(z: complex) -> str:
     return f'{z.real:.4g}' if abs(z.imag) < 1e-12 else f'{z.real:.4g}{z.imag:+.4g}j'
 
 
-def parasitic_moduli(alphas: Sequence[float]) -> np.ndarray:
-    """Moduli of the roots other than the principal root (the one closest to 1), largest first."""
+def parasitic_moduli(alphas: Sequence[float], tol: float = DEFAULT_TOL) -> np.ndarray:
+    """Moduli of the roots other than the principal root rho = 1, largest first.
+
+    A scheme with no root within ``tol`` of 1 (an inconsistent one) has no principal root,
+    so all its roots count: for y[n+1] = 2 y[n] + f the answer is [2].
+    """
     r = roots(alphas)
-    principal = int(np.argmin(np.abs(r - 1.0)))
-    return np.abs(np.delete(r, principal))
+    distance = np.abs(r - 1.0)
+    if distance.min() <= tol:
+        r = np.delete(r, int(np.argmin(distance)))
+    return np.abs(r)
 
 
-def max_parasitic_modulus(alphas: Sequence[float]) -> float:
-    """The largest modulus among the parasitic roots (0 for a first-order scheme)."""
-    m = parasitic_moduli(alphas)
+def max_parasitic_modulus(alphas: Sequence[float], tol: float = DEFAULT_TOL) -> float:
+    """The largest modulus among the parasitic roots (0 when there are none)."""
+    m = parasitic_moduli(alphas, tol)
     return float(m.max()) if m.size else 0.0
 
 
