@@ -1,9 +1,10 @@
 """Multistep schemes as network parts: the coefficients a block mixes its terms with.
 
 A scheme *spec* (a small frozen dataclass) says what a family uses; it makes one
-coefficient *module* per block.  Every coefficient module returns, on each forward, a
-1-D tensor ``(alpha_0, ..., alpha_{d-1}, beta)`` and reports its current values as a
+coefficient *module* per block.  Every coefficient module reports its current values as a
 ``stability.Scheme``, so a trained network can be checked with ``stability.analyze``.
+Fixed coefficients are plain Python floats (the block fuses them into its additions);
+trainable ones return, on each forward, a 1-D tensor ``(alpha_0, ..., alpha_{d-1}, beta)``.
 """
 
 import math
@@ -23,15 +24,12 @@ __all__ = [
 ]
 
 class FixedCoefficients(nn.Module):
-    """Constant coefficients (a non-persistent buffer, so checkpoints do not carry them)."""
+    """Constant coefficients: Python floats, so checkpoints do not carry them."""
 
     def __init__(self, scheme: Scheme):
         super().__init__()
-        self._scheme = scheme  # exact (float64) values for reporting
-        self.register_buffer('values', torch.tensor([*scheme.alphas, scheme.beta]), persistent=False)
-
-    def forward(self) -> torch.Tensor:
-        return self.values
+        self._scheme = scheme
+        self.values = [*scheme.alphas, scheme.beta]
 
     def scheme(self) -> Scheme:
         return self._scheme

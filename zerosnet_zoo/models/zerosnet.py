@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 import warnings
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Final, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -81,6 +81,11 @@ def _residual_branch(in_chs: int, width: int, stride: int, bottleneck: bool) -> 
     ))
 
 
+def _axpy(y: torch.Tensor, x: torch.Tensor, a: float) -> torch.Tensor:
+    """y + a * x as one kernel (a plain addition when a == 1)."""
+    return y + x if a == 1.0 else torch.add(y, x, alpha=a)
+
+
 class MultistepBlock(nn.Module):
     """One step y[n+1] = sum_i a_i P_i(y[n-i]) + beta f(y[n]) on the state (y[n], y[n-1], y[n-2]).
 
@@ -124,19 +129,32 @@ class MultistepBlock(nn.Module):
         self.proj_h1 = _projection(history_chs[0], out_chs, stride) if self.order >= 2 else nn.Identity()
         self.proj_h2 = _projection(history_chs[1], out_chs, stride) if self.order >= 3 else nn.Identity()
         self.coefficients = FixedCoefficients(Scheme((1.0,), 1.0)) if coefficients is None else coefficients
+        self.trainable = not isinstance(self.coefficients, FixedCoefficients)
+        self.fixed: List[float] = [] if self.trainable else self.coefficients.values
 
     def forward(self, state: State) -> State:
         x, h1, h2 = state
         pre = self.norm1(x)
         f = self.branch(pre)
         skip = self.proj_x(pre) if self.skip_preact else self.proj_x(x)
-        c = self.coefficients()
-        y = c[0] * skip + c[-1] * f
         if self.order >= 2:
             h1 = self.proj_h1(h1)
-            y = y + c[1] * h1
         if self.order >= 3:
-            y = y + c[2] * self.proj_h2(h2)
+            h2 = self.proj_h2(h2)
+        if self.trainable:
+            c = self.coefficients()
+            y = torch.addcmul(f * c[-1], skip, c[0])
+            if self.order >= 2:
+                y = torch.addcmul(y, h1, c[1])
+            if self.order >= 3:
+                y = torch.addcmul(y, h2, c[2])
+        else:
+            a = self.fixed
+            y = _axpy(skip if a[0] == 1.0 else skip * a[0], f, a[-1])
+            if self.order >= 2:
+                y = _axpy(y, h1, a[1])
+            if self.order >= 3:
+                y = _axpy(y, h2, a[2])
         return y, (x if self.pass_raw else skip), h1
 
 
