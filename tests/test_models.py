@@ -117,14 +117,14 @@ def _block_inputs(model, block, x):
     ('zerosnet50', 1, 0),        # ImageNet: P0 on the pre-activated input
 ])
 def test_multistep_rule(name, stage, index):
-    model = timm.create_model(name).eval()
+    model = timm.create_model(name, zero_init_last=False).eval()  # every term non-zero
     block = model.stages[stage][index]
     assert isinstance(block, MultistepBlock) and block.order == 3
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         y_n, y_n1, y_n2 = _block_inputs(model, block, x)
         out, hist1, hist2 = block((y_n, y_n1, y_n2))
-        s = block.coefficients.scheme()
+        s = block.scheme()
         if isinstance(block.coefficients, zerosnet_zoo.models.schemes.LambdaCoefficients):
             lam = float(block.coefficients.lam)
             assert [*s.alphas, s.beta] == pytest.approx(
@@ -236,3 +236,17 @@ def test_keep_zero_stable(init):
     assert all(stability.analyze(*s).zero_stable for s in model.schemes())
     x = torch.randn(2, 3, 32, 32)
     assert torch.isfinite(model(x)).all()
+
+
+def test_initialization():
+    # timm's convention by default: the branch's last convolution starts at zero, so an
+    # untrained network is the bare recursion and stays finite in eval mode at any depth
+    model = timm.create_model('zerosnet_opt_650').eval()
+    assert all(not b.branch[-1].weight.any() for s in model.stages for b in s)
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(1, 3, 32, 32))).all()
+    # the reference code's initialization on request: Kaiming normal (fan_out) everywhere
+    torch.manual_seed(0)
+    reference = timm.create_model('zerosnet_opt_20', zero_init_last=False)
+    w = reference.stages[0][2].branch.conv2.weight
+    assert w.std().item() == pytest.approx((2 / (9 * 16)) ** 0.5, rel=0.15)

@@ -9,6 +9,7 @@ The result table shows measured top-1 (mean +- std over seeds) beside the paper'
 the largest parasitic root modulus of each scheme, and the Spearman rank correlation
 between that modulus and accuracy (negative = less stable, less accurate).
 Table 6 also evaluates every trained network under the paper's input noises.
+Networks start from the reference code's initialization (zero_init_last=False).
 """
 
 import argparse
@@ -98,7 +99,8 @@ def main(argv=None) -> int:
         for seed in seeds:
             out = table_dir / f'{row["name"]}-seed{seed}'
             if not (out / 'model.safetensors').exists():
-                cmd = [sys.executable, str(HERE / 'cifar.py'), '--model', model, '--model-kwargs', *row['kwargs'],
+                cmd = [sys.executable, str(HERE / 'cifar.py'), '--model', model,
+                       '--model-kwargs', *row['kwargs'], 'zero_init_last=false',  # the reference init
                        '--data-dir', args.data_dir, '--epochs', str(args.epochs), '--seed', str(seed),
                        '--batch-size', str(args.batch_size), '--output', str(out), *args.extra]
                 cmd += ['--train-subset', str(args.train_subset)] if args.train_subset else []

@@ -1,10 +1,10 @@
 """Multistep schemes as network parts: the coefficients a block mixes its terms with.
 
-A scheme *spec* (a small frozen dataclass) says what a family uses; it makes one
-coefficient *module* per block.  Every coefficient module reports its current values as a
-``stability.Scheme``, so a trained network can be checked with ``stability.analyze``.
-Fixed coefficients are plain Python floats (the block fuses them into its additions);
-trainable ones return, on each forward, a 1-D tensor ``(alpha_0, ..., alpha_{d-1}, beta)``.
+A scheme *spec* (a small frozen dataclass) says what a family uses and makes the
+coefficients of each block: a ``stability.Scheme`` of plain numbers for fixed schemes, or a
+module for trainable ones, which returns on each forward a 1-D tensor
+``(alpha_0, ..., alpha_{d-1}, beta)`` and reports its current values with ``scheme()``, so
+a trained network can be checked with ``stability.analyze``.
 """
 
 import math
@@ -20,19 +20,8 @@ from ..stability import Scheme
 
 __all__ = [
     'FixedScheme', 'ZeroSLambdaScheme', 'LMTrainableScheme',
-    'FixedCoefficients', 'LambdaCoefficients', 'LMCoefficients',
+    'LambdaCoefficients', 'LMCoefficients',
 ]
-
-class FixedCoefficients(nn.Module):
-    """Constant coefficients: Python floats, so checkpoints do not carry them."""
-
-    def __init__(self, scheme: Scheme):
-        super().__init__()
-        self._scheme = scheme
-        self.values = [*scheme.alphas, scheme.beta]
-
-    def scheme(self) -> Scheme:
-        return self._scheme
 
 class LambdaCoefficients(nn.Module):
     """ZeroSNet-Tra: a trainable lambda; every forward recomputes the coefficients from it.
@@ -126,8 +115,9 @@ class FixedScheme:
     def order(self) -> int:
         return len(self.alphas)
 
-    def make(self) -> nn.Module:
-        return FixedCoefficients(Scheme(tuple(float(a) for a in self.alphas), float(self.beta)))
+    def make(self) -> Scheme:
+        """Fixed coefficients stay plain numbers: the block fuses them into its additions."""
+        return Scheme(tuple(float(a) for a in self.alphas), float(self.beta))
 
     @classmethod
     def from_sequence(cls, coefficients: Sequence[float], order: int) -> 'FixedScheme':

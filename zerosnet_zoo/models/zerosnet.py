@@ -14,8 +14,6 @@ on is (y[n+1], P0(y[n]), P1(y[n-1])), so every block sees tensors of its own inp
 - ZeroSNet (order 3): fixed optimal coefficients (Opt) or a trainable lambda (Tra).
 """
 
-from __future__ import annotations
-
 from collections import OrderedDict
 import warnings
 from typing import Final, List, Optional, Sequence, Tuple, Union
@@ -30,7 +28,7 @@ from timm.models._manipulate import checkpoint
 
 from .. import stability
 from ..stability import Scheme, ZeroStabilityWarning
-from .schemes import FixedCoefficients, FixedScheme, LMTrainableScheme, ZeroSLambdaScheme
+from .schemes import FixedScheme, LMTrainableScheme, ZeroSLambdaScheme
 
 __all__ = ['MultistepResNet', 'MultistepBlock', 'CIFAR_DEPTHS']
 
@@ -81,25 +79,27 @@ def _residual_branch(in_chs: int, width: int, stride: int, bottleneck: bool) -> 
     ))
 
 
-def _axpy(y: torch.Tensor, x: torch.Tensor, a: float) -> torch.Tensor:
-    """y + a * x as one kernel (a plain addition when a == 1)."""
-    return y + x if a == 1.0 else torch.add(y, x, alpha=a)
-
-
 class MultistepBlock(nn.Module):
     """One step y[n+1] = sum_i a_i P_i(y[n-i]) + beta f(y[n]) on the state (y[n], y[n-1], y[n-2]).
 
     Args:
         in_chs, width, stride, bottleneck: the residual branch f.
         history_chs: channels of y[n-1] and y[n-2] as this block receives them.
-        coefficients: module returning (a_0, ..., a_{order-1}, beta), or None for a
-            starter block (y[n+1] = P0(y[n]) + f(y[n]) whatever the scheme).
+        coefficients: a fixed ``Scheme``, a module returning (a_0, ..., a_{order-1}, beta),
+            or None for a starter block (y[n+1] = P0(y[n]) + f(y[n]) whatever the scheme).
         order: the scheme's order, the number of state terms the step uses.
         skip_preact: P0 projects the pre-activated input BN-ReLU(y[n]) (ImageNet family)
             instead of the raw y[n] (CIFAR family).
         stem_skip: the CIFAR bottleneck nets' block 0: the skip term is its own
             BN-ReLU-1x1 conv of y[0], and the raw y[0] is what is passed on as history.
+
+    The combination costs what a residual addition costs wherever it can: fixed coefficients
+    are fused into the additions (``torch.add(y, x, alpha=a)``), trainable ones into
+    ``addcmul``, and every term after the first is added in place; a starter or PreResNet
+    block does one addition, a third-order block three or four element-wise passes (not
+    seven) and no extra allocations.
     """
+    trainable: Final[bool]  # a TorchScript constant: only the path in use is compiled
 
     def __init__(
             self,
@@ -108,7 +108,7 @@ class MultistepBlock(nn.Module):
             stride: int,
             bottleneck: bool,
             history_chs: Tuple[int, int],
-            coefficients: Optional[nn.Module],
+            coefficients: Union[Scheme, nn.Module, None],
             order: int,
             skip_preact: bool = False,
             stem_skip: bool = False,
@@ -128,9 +128,14 @@ class MultistepBlock(nn.Module):
         self.skip_preact = skip_preact and not isinstance(self.proj_x, nn.Identity)
         self.proj_h1 = _projection(history_chs[0], out_chs, stride) if self.order >= 2 else nn.Identity()
         self.proj_h2 = _projection(history_chs[1], out_chs, stride) if self.order >= 3 else nn.Identity()
-        self.coefficients = FixedCoefficients(Scheme((1.0,), 1.0)) if coefficients is None else coefficients
-        self.trainable = not isinstance(self.coefficients, FixedCoefficients)
-        self.fixed: List[float] = [] if self.trainable else self.coefficients.values
+        self.trainable = isinstance(coefficients, nn.Module)
+        self.coefficients = coefficients if self.trainable else None
+        self.fixed_scheme = None if self.trainable else (coefficients or Scheme((1.0,), 1.0))
+        self.fixed: List[float] = [] if self.trainable else [*self.fixed_scheme.alphas, self.fixed_scheme.beta]
+
+    def scheme(self) -> Scheme:
+        """This block's coefficients now (the learned ones for a trainable scheme)."""
+        return self.coefficients.scheme() if self.trainable else self.fixed_scheme
 
     def forward(self, state: State) -> State:
         x, h1, h2 = state
@@ -141,20 +146,21 @@ class MultistepBlock(nn.Module):
             h1 = self.proj_h1(h1)
         if self.order >= 3:
             h2 = self.proj_h2(h2)
+        # y is a fresh tensor, so the later terms are added in place: no new allocations
         if self.trainable:
             c = self.coefficients()
             y = torch.addcmul(f * c[-1], skip, c[0])
             if self.order >= 2:
-                y = torch.addcmul(y, h1, c[1])
+                y = y.addcmul_(h1, c[1])  # rebinding keeps FX data flow through the in-place op
             if self.order >= 3:
-                y = torch.addcmul(y, h2, c[2])
+                y = y.addcmul_(h2, c[2])
         else:
             a = self.fixed
-            y = _axpy(skip if a[0] == 1.0 else skip * a[0], f, a[-1])
+            y = torch.add(skip, f, alpha=a[-1]) if a[0] == 1.0 else torch.add(skip * a[0], f, alpha=a[-1])
             if self.order >= 2:
-                y = _axpy(y, h1, a[1])
+                y = y.add_(h1, alpha=a[1])
             if self.order >= 3:
-                y = _axpy(y, h2, a[2])
+                y = y.add_(h2, alpha=a[2])
         return y, (x if self.pass_raw else skip), h1
 
 
@@ -178,6 +184,10 @@ class MultistepResNet(nn.Module):
         stem_type: 'cifar' (3x3 conv, widths 16/32/64, final BN-ReLU) or
             'imagenet' (7x7/2 conv, BN-ReLU, max pool; widths 64/128/256/512).
         num_classes, in_chans, global_pool, drop_rate: as in every timm model.
+        zero_init_last: start every residual branch's last convolution at zero (timm's
+            convention: the untrained network is the bare multistep recursion, finite in
+            eval mode at any depth). False gives the reference code's initialization
+            (Kaiming normal everywhere), which the paper's experiments used.
     """
 
     def __init__(
@@ -190,6 +200,7 @@ class MultistepResNet(nn.Module):
             in_chans: int = 3,
             global_pool: str = 'avg',
             drop_rate: float = 0.0,
+            zero_init_last: bool = True,
     ):
         super().__init__()
         if stem_type not in ('cifar', 'imagenet'):
@@ -248,6 +259,10 @@ class MultistepResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+        if zero_init_last:
+            for stage in self.stages:
+                for block in stage:
+                    nn.init.zeros_(block.branch[-1].weight)
         self._warn_if_unstable()
 
     def schemes(self) -> List[Scheme]:
@@ -255,7 +270,7 @@ class MultistepResNet(nn.Module):
 
         For trainable schemes these are the current (learned) coefficients.
         """
-        return [b.coefficients.scheme() for stage in self.stages for b in stage if not b.starter]
+        return [b.scheme() for stage in self.stages for b in stage if not b.starter]
 
     def _warn_if_unstable(self) -> None:
         for s in dict.fromkeys(self.schemes()):
