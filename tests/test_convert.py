@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 import zerosnet_zoo
 from zerosnet_zoo import convert_reference_state_dict
-from zerosnet_zoo.convert import is_reference_state_dict
+from zerosnet_zoo.models.convert import is_reference_state_dict
 
 from spec_reference import KEY_LIST, cifar_forward, imagenet_forward, random_state_dict, reference_sections
 

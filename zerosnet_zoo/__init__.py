@@ -4,7 +4,7 @@
 ``timm.create_model('zerosnet_opt_56')`` works.
 """
 from . import stability
-from .convert import convert_reference_state_dict
+from .models.convert import convert_reference_state_dict
 from .models import MultistepResNet
 from .stability import ZeroStabilityWarning
 

@@ -394,7 +394,7 @@ def zerosnet_scheme(lam: Optional[float] = None, coefficients: Optional[Sequence
 
 def checkpoint_filter_fn(state_dict: dict, model: 'MultistepResNet') -> dict:
     """timm's hook for pretrained loading: converts reference checkpoints, passes ours through."""
-    from ..convert import convert_reference_state_dict, is_reference_state_dict
+    from .convert import convert_reference_state_dict, is_reference_state_dict
     state_dict = state_dict.get('state_dict', state_dict)
     if is_reference_state_dict(state_dict):
         return convert_reference_state_dict(state_dict, model)

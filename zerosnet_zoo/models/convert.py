@@ -16,8 +16,8 @@ from typing import Mapping
 
 import torch
 
-from .models.schemes import LambdaCoefficients
-from .models.zerosnet import MultistepResNet
+from .schemes import LambdaCoefficients
+from .zerosnet import MultistepResNet
 
 __all__ = ['convert_reference_state_dict', 'is_reference_state_dict']
 
