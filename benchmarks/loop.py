@@ -1,0 +1,79 @@
+"""How much of a train/cifar.py epoch is spent outside the bare train step.
+
+    python benchmarks/loop.py --data-dir ../shared/data/cifar10-jpeg
+
+Times the bare train step (forward, loss, backward, SGD step on a ready batch) of the same
+model and batch size, then runs train/cifar.py in the same process for a few epochs and
+compares each epoch's training time (steps with augmentation, indexing, normalization,
+progress bar) and its whole time (plus evaluation, log and checkpoint writes) with
+steps x bare step.  The first epoch is reported but not counted (allocator warm-up).
+"""
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn.functional as F
+
+import zerosnet_zoo  # noqa: F401
+
+HERE = Path(__file__).resolve().parent
+
+
+def bare_step_seconds(model_name: str, batch_size: int, reps: int) -> float:
+    model = timm.create_model(model_name, num_classes=10).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    x, y = torch.randn(batch_size, 3, 32, 32), torch.randint(0, 10, (batch_size,))
+    times = []
+    for i in range(reps + 2):
+        start = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data-dir', required=True)
+    p.add_argument('--model', default='zerosnet_opt_20')
+    p.add_argument('--train-subset', type=int, default=10000)
+    p.add_argument('--test-subset', type=int, default=1000)
+    p.add_argument('--batch-size', type=int, default=128)
+    p.add_argument('--epochs', type=int, default=3)
+    p.add_argument('--reps', type=int, default=9)
+    args = p.parse_args(argv)
+
+    spec = importlib.util.spec_from_file_location('train_cifar', HERE.parent / 'train' / 'cifar.py')
+    cifar = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cifar)
+
+    bare = bare_step_seconds(args.model, args.batch_size, args.reps)
+    with tempfile.TemporaryDirectory() as out:
+        cifar.main(['--model', args.model, '--data-dir', args.data_dir, '--train-subset', str(args.train_subset),
+                    '--test-subset', str(args.test_subset), '--batch-size', str(args.batch_size),
+                    '--epochs', str(args.epochs), '--output', out])
+        log = [json.loads(line) for line in (Path(out) / 'log.jsonl').read_text().splitlines()]
+    ideal = args.train_subset / args.batch_size * bare  # the last batch may be smaller
+    print(f'# {args.model}, batch {args.batch_size}, {args.train_subset} images, CPU {torch.get_num_threads()} threads')
+    print(f'bare train step: {bare * 1e3:.1f} ms -> ideal epoch {ideal:.1f} s')
+    for r in log:
+        print(f"epoch {r['epoch']}: training {r['train_seconds']:.1f} s ({r['train_seconds'] / ideal:.3f} x ideal), "
+              f"whole epoch with evaluation on {args.test_subset} images {r['seconds']:.1f} s")
+    counted = [r['train_seconds'] / ideal for r in log[1:]] or [log[0]['train_seconds'] / ideal]
+    print(f'training loop / (steps x bare step), median after the first epoch: {statistics.median(counted):.3f}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
