@@ -444,7 +444,7 @@ def _zerosnet_tra(variant, depth, pretrained, lam=None, keep_zero_stable=False, 
 
 
 def _preresnet(variant, depth, pretrained, alpha=1.0, imagenet=False, **kwargs):
-    scheme = FixedScheme.from_sequence((alpha, 1.0), order=1)
+    scheme = FixedScheme(*stability.preresnet_coefficients(float(alpha)))
     create = _create_imagenet if imagenet else _create_cifar
     return create(variant, depth, pretrained, scheme, **kwargs)
 
