@@ -179,7 +179,7 @@ class MultistepResNet(nn.Module):
     Args:
         layers: blocks per stage.
         scheme: a scheme spec from ``zerosnet_zoo.models.schemes`` (its ``order`` and the
-            coefficient module it makes for each non-starter block).
+            coefficients it makes for each non-starter block: numbers or a trainable module).
         bottleneck: bottleneck (expansion 4) instead of basic blocks.
         stem_type: 'cifar' (3x3 conv, widths 16/32/64, final BN-ReLU) or
             'imagenet' (7x7/2 conv, BN-ReLU, max pool; widths 64/128/256/512).
