@@ -29,8 +29,9 @@ def n_params(model):
 def test_registry():
     assert len(CIFAR) == 9 + 9 + 6 + 5 and len(IMAGENET) == 13
     assert 'zerosnet_opt_1298' in CIFAR and 'zerosnet_tra152' in IMAGENET
-    # no weights are published yet, so nothing is listed as pretrained
-    assert timm.list_pretrained(['*zerosnet*', 'preresnet*', 'lmresnet*']) == []
+    # only the shipped weights are listed as pretrained (tests/test_pretrained.py)
+    assert timm.list_pretrained(['*zerosnet*', 'preresnet*', 'lmresnet*']) == sorted(
+        zerosnet_zoo.models.zerosnet.PACKAGED_WEIGHTS)
 
 
 @pytest.mark.parametrize('name', CIFAR)

@@ -8,6 +8,7 @@ Defaults are the paper's: SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 12
 augmented as batched tensor operations on the training device.
 
 Output (OUT = --output):
+  OUT/args.json          the parsed command line (the recipe)
   OUT/log.jsonl          one JSON object per finished epoch ('seconds' is the whole epoch,
                          'train_seconds' its training steps with augmentation)
   OUT/model.safetensors  the final weights, for timm.create_model(NAME, pretrained=True,
@@ -99,6 +100,9 @@ def main(argv=None) -> int:
     ckpt_path, log_path, weights_path = out / 'checkpoint.pt', out / 'log.jsonl', out / 'model.safetensors'
     if ckpt_path.exists() and not args.resume:
         sys.exit(f'{out} already holds a run; pass --resume to continue it, or choose another --output')
+    if not args.resume:
+        with atomic_path(out / 'args.json') as tmp:  # the recipe, for the weights' provenance
+            tmp.write_text(json.dumps(vars(args), indent=2) + '\n')
     device = torch.device(args.device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
 

@@ -86,8 +86,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     size = cfg['input_size']
     with torch.no_grad():
         out = model(torch.randn(args.batch_size, *size))
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f'{args.model}: {n_params:,} parameters, input {tuple(size)}, output {tuple(out.shape)}')
+    from .hub import model_stats
+    stats = model_stats(model)
+    print(f"{args.model}: {stats['params']:,} parameters, {stats['macs'] / 1e6:,.2f} M multiply-accumulates "
+          f"per image, input {tuple(size)}, output {tuple(out.shape)}")
     for i, scheme in enumerate(dict.fromkeys(model.schemes())):
         report = stability.analyze(scheme.alphas, scheme.beta)
         print(f"  scheme {i}: alphas {', '.join(f'{a:.4g}' for a in scheme.alphas)}, beta {scheme.beta:.4g}; "
@@ -103,12 +105,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from safetensors import safe_open
 
     from . import models  # noqa: F401  (registers the models)
-    from .data import load_split
-    from .evaluate import NOISES, accuracy, attack_accuracy, noise_accuracy
+    from .data import SAMPLE_DIR, load_split
+    from .evaluate import NOISES, attack_accuracy, noise_accuracy, topk_accuracy
 
     if (args.checkpoint is None) == (not args.pretrained):
         raise SystemExit('zerosnet-zoo eval: give exactly one of --checkpoint PATH or --pretrained')
-    data = load_split(args.data_dir, 'test', args.dataset, args.limit, seed=0, workers=args.workers)
+    data_dir = SAMPLE_DIR if args.data_dir is None else args.data_dir
+    data = load_split(data_dir, 'test', args.dataset, args.limit, seed=0, workers=args.workers)
     kwargs = parse_model_kwargs(args.model_kwargs)
     if args.checkpoint is not None:
         path = Path(args.checkpoint)
@@ -126,8 +129,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     model = model.to(args.device).eval()
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
     common = dict(batch_size=args.batch_size, device=args.device)
-    result = {'model': args.model, 'images': len(data),
-              'clean': accuracy(model, data.images, data.labels, mean, std, **common)}
+    top = topk_accuracy(model, data.images, data.labels, mean, std, ks=(1, 5), **common)
+    result = {'model': args.model, 'data_dir': str(data_dir), 'images': len(data), 'clean': top[1], 'top5': top[5]}
     if args.robustness:
         result['noise'] = noise_accuracy(model, data.images, data.labels, mean, std, **common)
     if args.attack:
@@ -138,13 +141,31 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.model} on {len(data)} test images of {args.data_dir}")
+    source = 'the CIFAR-10 (JPEG q75) test sample shipped with zerosnet-zoo' if args.data_dir is None else data_dir
+    print(f"{args.model} on {len(data)} test images of {source}")
     print(f"{'setting':<22} {'top-1 %':>8}")
-    print(f"{'clean':<22} {result['clean']:8.2f}")
+    print(f"{'clean':<22} {result['clean']:8.2f}   (top-5 {result['top5']:.2f})")
     for name in NOISES if args.robustness else ():
         print(f"{name:<22} {result['noise'][name]:8.2f}")
     if args.attack:
         print(f"{args.attack + f' eps={args.eps:.4g}':<22} {result['attacks'][args.attack]['top1']:8.2f}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .hub import export
+
+    out = export(args.name, args.out, args.checkpoint, args.repo_id)
+    print(f"Hub repository for {args.name} written to {out}; load it with "
+          f"timm.create_model('local-dir:{out}', pretrained=True) after import zerosnet_zoo")
+    return 0
+
+
+def _cmd_push(args: argparse.Namespace) -> int:
+    from .hub import push
+
+    url = push(args.name, args.repo_id, args.checkpoint, args.token, args.private)
+    print(f'{args.name} uploaded: {url}')
     return 0
 
 
@@ -192,11 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
 
     ev = sub.add_parser('eval', help='top-1 accuracy, robustness to input noise, FGSM/PGD')
-    ev.add_argument('--model', required=True, help='a registered name')
+    ev.add_argument('--model', required=True, help='a registered name, with a tag for --pretrained, '
+                    'e.g. zerosnet_opt_20.cifar10')
     ev.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V')
     ev.add_argument('--checkpoint', help='a .safetensors file, or a train/cifar.py output directory')
     ev.add_argument('--pretrained', action='store_true', help="the model's published weights")
-    ev.add_argument('--data-dir', required=True, help='ImageFolder root with test/, or a torchvision CIFAR root')
+    ev.add_argument('--data-dir', help='ImageFolder root with test/, or a torchvision CIFAR root '
+                    '(default: the 500 CIFAR-10 test images shipped with the package)')
     ev.add_argument('--dataset', choices=('cifar10', 'cifar100'), default='cifar10')
     ev.add_argument('--limit', type=int, help='a seeded random subset of the test split')
     ev.add_argument('--robustness', action='store_true', help='every noise of the paper (seed 1)')
@@ -209,6 +232,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--device', default='cpu')
     ev.add_argument('--json', action='store_true', help='print one JSON object')
     ev.set_defaults(func=_cmd_eval)
+
+    for name, helptext in (('export', 'write a Hugging Face Hub repository (config.json, model.safetensors, '
+                                      'README.md model card) for a pretrained weight'),
+                           ('push', 'export a pretrained weight and upload it to the Hugging Face Hub')):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument('name', help='NAME.TAG, e.g. zerosnet_opt_20.cifar10')
+        cmd.add_argument('--checkpoint', help='export these weights (a .safetensors file or a train/cifar.py run '
+                                              'directory) instead of the packaged ones')
+        cmd.add_argument('--repo-id', help="ORG/NAME on the Hub (default: the pretrained cfg's hf_hub_id)")
+        if name == 'export':
+            cmd.add_argument('--out', required=True, help='a new (or empty) folder')
+            cmd.set_defaults(func=_cmd_export)
+        else:
+            cmd.add_argument('--token', help='a Hub token (default: `hf auth login` or HF_TOKEN)')
+            cmd.add_argument('--private', action='store_true', help='create the repository as private')
+            cmd.set_defaults(func=_cmd_push)
     return parser
 
 
@@ -216,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, RuntimeError, FileNotFoundError) as e:
+    except (ValueError, RuntimeError, OSError) as e:
         print(f'zerosnet-zoo {args.command}: error: {e}', file=sys.stderr)
         return 2
 

@@ -17,7 +17,11 @@ import torch
 import torchvision
 from PIL import Image
 
-__all__ = ['ImageSet', 'load_split', 'random_crop_flip', 'normalize']
+__all__ = ['ImageSet', 'SAMPLE_DIR', 'load_split', 'random_crop_flip', 'normalize']
+
+# 500 real CIFAR-10 test images (JPEG q75), the first 50 of each class by file name in
+# shared/data/cifar10-jpeg, shipped so that pretrained models can be checked offline.
+SAMPLE_DIR = Path(__file__).resolve().parent / 'samples' / 'cifar10'
 
 
 @dataclass

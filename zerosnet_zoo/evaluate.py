@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .data import normalize
 
-__all__ = ['NOISES', 'accuracy', 'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial']
+__all__ = ['NOISES', 'accuracy', 'topk_accuracy', 'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial']
 
 NOISE_SEED = 1
 
@@ -49,10 +49,10 @@ def _batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, device
 
 
 @torch.no_grad()
-def _top1(model, images, labels, mean, std, batch_size, device, perturb: Callable | None = None,
-          channels_last: bool = False, amp: bool = False) -> float:
+def _topk(model, images, labels, mean, std, batch_size, device, perturb: Callable | None = None,
+          channels_last: bool = False, amp: bool = False, ks: tuple[int, ...] = (1,)) -> dict[int, float]:
     model.eval()
-    correct = 0
+    correct = torch.zeros(len(ks), dtype=torch.int64)
     for x, y in _batches(images, labels, batch_size, device):
         if perturb is not None:
             x = perturb(x)
@@ -60,13 +60,21 @@ def _top1(model, images, labels, mean, std, batch_size, device, perturb: Callabl
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16 if device.type == 'cpu' else torch.float16, enabled=amp):
-            correct += (model(x).argmax(1) == y).sum().item()
-    return 100.0 * correct / len(labels)
+            logits = model(x)
+        ranked = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices == y[:, None]
+        correct += torch.stack([ranked[:, :k].any(1).sum() for k in ks]).cpu()
+    return {k: 100.0 * c / len(labels) for k, c in zip(ks, correct.tolist())}
 
 
 def accuracy(model, images, labels, mean, std, batch_size: int = 500, device='cpu', **kwargs) -> float:
     """Top-1 accuracy in percent on clean images."""
-    return _top1(model, images, labels, mean, std, batch_size, torch.device(device), **kwargs)
+    return _topk(model, images, labels, mean, std, batch_size, torch.device(device), **kwargs)[1]
+
+
+def topk_accuracy(model, images, labels, mean, std, ks: tuple[int, ...] = (1, 5), batch_size: int = 500,
+                  device='cpu', **kwargs) -> dict[int, float]:
+    """Top-k accuracies in percent on clean images, in one pass: {k: accuracy}."""
+    return _topk(model, images, labels, mean, std, batch_size, torch.device(device), ks=ks, **kwargs)
 
 
 def noise_accuracy(model, images, labels, mean, std, batch_size: int = 500, device='cpu',
@@ -75,8 +83,8 @@ def noise_accuracy(model, images, labels, mean, std, batch_size: int = 500, devi
     results = {}
     for name in NOISES:
         g = torch.Generator().manual_seed(seed)
-        results[name] = _top1(model, images, labels, mean, std, batch_size, torch.device(device),
-                              perturb=lambda x, name=name: add_noise(x, name, g))
+        results[name] = _topk(model, images, labels, mean, std, batch_size, torch.device(device),
+                              perturb=lambda x, name=name: add_noise(x, name, g))[1]
     return results
 
 

@@ -28,6 +28,7 @@ from timm.models._manipulate import checkpoint
 
 from .. import stability
 from ..stability import Scheme, ZeroStabilityWarning
+from ..weights import packaged_cfg, verify_file
 from .schemes import FixedScheme, LMTrainableScheme, ZeroSLambdaScheme
 
 __all__ = ['MultistepResNet', 'MultistepBlock', 'CIFAR_DEPTHS']
@@ -411,6 +412,8 @@ def _create(variant: str, pretrained: bool, **kwargs) -> MultistepResNet:
                 f'no pretrained weights are published for {variant} (tag {cfg.tag or "default"}); '
                 f'use pretrained=False, or point at a checkpoint with '
                 f'pretrained_cfg_overlay=dict(file="model.safetensors")')
+        if cfg.file:
+            verify_file(cfg.file)
     stages = len(kwargs['layers'])
     return build_model_with_cfg(
         MultistepResNet, variant, pretrained,
@@ -455,21 +458,29 @@ def _lmresnet(variant, depth, pretrained, k=None, **kwargs):
 
 
 # ---------------------------------------------------------------------------------------
-# Pretrained configs.  No weights are published yet: the tags exist so that
-# timm.create_model('zerosnet_opt_56.cifar100') picks the right head and preprocessing,
-# and timm.list_pretrained() lists none of them until a cfg gains a weight source.
+# Pretrained configs.  Every tag exists so that timm.create_model('zerosnet_opt_56.cifar100')
+# picks the right head and preprocessing; the tags in PACKAGED_WEIGHTS also carry weights
+# (shipped in zerosnet_zoo/weights, copied on the Hugging Face Hub), and only those are
+# listed by timm.list_pretrained().
 
 PAPER = 'Zero Stability Well Predicts Performance of Convolutional Neural Networks (AAAI 2022)'
 REFERENCE_CODE = 'https://github.com/LongJin-lab/ZeroSNet'
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
+
+# NAME.TAG -> sha256 of its safetensors file (train/release.py writes both)
+PACKAGED_WEIGHTS = {
+}
 
 
-def _cifar_cfg(num_classes: int, mean, std) -> dict:
+def _cifar_cfg(name_tag: str, num_classes: int, mean, std) -> dict:
+    weights = packaged_cfg(name_tag, PACKAGED_WEIGHTS[name_tag]) if name_tag in PACKAGED_WEIGHTS else {}
+    labels = dict(label_names=CIFAR10_CLASSES) if num_classes == 10 else {}
     return dict(
         url='', num_classes=num_classes, input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0,
         interpolation='bilinear', mean=mean, std=std, first_conv='stem.conv', classifier='head.fc',
-        paper_name=PAPER, origin_url=REFERENCE_CODE)
+        paper_name=PAPER, origin_url=REFERENCE_CODE, **labels, **weights)
 
 
 def _imagenet_cfg() -> dict:
@@ -489,7 +500,7 @@ _IMAGENET_NAMES = (
     + ['preresnet18', 'preresnet34', 'preresnet50'])
 
 default_cfgs = generate_default_cfgs({
-    **{f'{family}_{d}.{tag}': _cifar_cfg(n, mean, std)
+    **{f'{family}_{d}.{tag}': _cifar_cfg(f'{family}_{d}.{tag}', n, mean, std)
        for family, depths in _CIFAR_FAMILIES.items() for d in depths
        for tag, n, mean, std in (('cifar10', 10, CIFAR10_MEAN, CIFAR10_STD),
                                  ('cifar100', 100, CIFAR100_MEAN, CIFAR100_STD))},

@@ -1,0 +1,192 @@
+"""Shipped weights: offline loading, the sha256 check, accuracy on the shipped test images,
+Hub export -> local-dir round trip, the model card, and push up to the upload call."""
+
+import json
+import shutil
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+import timm
+import torch
+from safetensors.torch import load as load_bytes, load_file, save_file
+
+import zerosnet_zoo  # noqa: F401
+from zerosnet_zoo import cli
+from zerosnet_zoo.data import SAMPLE_DIR, load_split
+from zerosnet_zoo.hub import export, push
+from zerosnet_zoo.models.zerosnet import CIFAR10_CLASSES, PACKAGED_WEIGHTS
+from zerosnet_zoo.weights import HF_ORGANIZATION, WEIGHTS_DIR, WeightIntegrityError, provenance, sha256_of
+
+# Floors for top-1 on the 500 shipped test images; the full-split figures are in MODEL_CARD.md.
+SAMPLE_FLOORS = {'zerosnet_opt_20.cifar10': 85.0, 'preresnet_20.cifar10': 85.0}
+SHIPPED = sorted(PACKAGED_WEIGHTS)
+
+
+def _packaged_file(name_tag: str) -> Path:
+    return WEIGHTS_DIR / f'{name_tag}-{PACKAGED_WEIGHTS[name_tag]}.safetensors'
+
+
+def test_list_pretrained_is_exactly_the_shipped_weights():
+    ours = set(timm.list_models(module='zerosnet'))
+    listed = [n for n in timm.list_pretrained() if n.split('.')[0] in ours]
+    assert sorted(listed) == SHIPPED
+    assert {'zerosnet_opt_20.cifar10', 'preresnet_20.cifar10'} <= set(SHIPPED)
+    assert timm.list_pretrained('zerosnet*') == [n for n in SHIPPED if n.startswith('zerosnet')]
+
+
+@pytest.mark.parametrize('name_tag', SHIPPED)
+def test_shipped_files_and_provenance(name_tag):
+    path = _packaged_file(name_tag)
+    assert sha256_of(path) == PACKAGED_WEIGHTS[name_tag]
+    record = provenance(name_tag)
+    assert record['sha256'] == PACKAGED_WEIGHTS[name_tag] and record['name'] == name_tag
+    assert record['dataset'] == 'CIFAR-10 (JPEG q75)' and record['test']['images'] == 10_000
+    log = [json.loads(line) for line in (WEIGHTS_DIR / f'{name_tag}.log.jsonl').read_text().splitlines()]
+    assert len(log) == record['recipe']['epochs'] and log[-1] == record['final_epoch']
+    cfg = timm.create_model(name_tag).pretrained_cfg
+    assert cfg['file'] == str(path) and cfg['hf_hub_id'] == f'{HF_ORGANIZATION}/{name_tag}'
+
+
+@pytest.mark.parametrize('name_tag', SHIPPED)
+def test_pretrained_loads_offline(name_tag, monkeypatch):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    model = timm.create_model(name_tag, pretrained=True)
+    expected = load_file(str(_packaged_file(name_tag)))
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
+    # the architecture's default tag is the shipped one, as for torch.hub.load(..., pretrained=True)
+    default = timm.create_model(name_tag.split('.')[0], pretrained=True)
+    assert torch.equal(default.head.fc.weight, model.head.fc.weight)
+
+
+@pytest.mark.parametrize('damage', ['flip', 'truncate', 'missing'])
+def test_damaged_weight_fails_and_names_the_file(tmp_path, damage):
+    name_tag = 'zerosnet_opt_20.cifar10'
+    copy = tmp_path / _packaged_file(name_tag).name
+    if damage != 'missing':
+        data = bytearray(_packaged_file(name_tag).read_bytes())
+        if damage == 'flip':
+            data[len(data) // 2] ^= 0xFF
+        else:
+            data = data[:len(data) // 3]
+        copy.write_bytes(bytes(data))
+    with pytest.raises(WeightIntegrityError, match=str(copy)):
+        timm.create_model(name_tag, pretrained=True, pretrained_cfg_overlay=dict(file=str(copy)))
+
+
+def test_shipped_sample_images():
+    data = load_split(SAMPLE_DIR, 'test')
+    assert data.images.shape == (500, 3, 32, 32) and data.images.dtype == torch.uint8
+    assert tuple(data.classes) == CIFAR10_CLASSES
+    assert torch.bincount(data.labels).tolist() == [50] * 10
+
+
+@pytest.mark.parametrize('name_tag', SHIPPED)
+def test_shipped_weights_accuracy_on_shipped_images(name_tag, capsys):
+    assert cli.main(['eval', '--model', name_tag, '--pretrained', '--json']) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result['images'] == 500 and result['data_dir'] == str(SAMPLE_DIR)
+    assert result['clean'] >= SAMPLE_FLOORS[name_tag], result
+    assert result['top5'] >= result['clean']
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp('hub') / 'zerosnet_opt_20.cifar10'
+    return export('zerosnet_opt_20.cifar10', out)
+
+
+def test_export_round_trips_through_local_dir(exported):
+    assert sorted(p.name for p in exported.iterdir()) == ['README.md', 'config.json', 'model.safetensors']
+    packaged = timm.create_model('zerosnet_opt_20.cifar10', pretrained=True).eval()
+    loaded = timm.create_model(f'local-dir:{exported}', pretrained=True).eval()
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), packaged(x))
+    assert loaded.pretrained_cfg['mean'] == list(packaged.pretrained_cfg['mean'])
+
+
+def test_exported_config_and_model_card(exported):
+    config = json.loads((exported / 'config.json').read_text())
+    assert config['architecture'] == 'zerosnet_opt_20' and config['num_classes'] == 10
+    assert config['pretrained_cfg']['label_names'] == list(CIFAR10_CLASSES)
+    assert config['pretrained_cfg']['input_size'] == [3, 32, 32]
+    assert 'file' not in config['pretrained_cfg']  # no path of this machine leaks into the Hub repo
+    card = (exported / 'README.md').read_text()
+    record = provenance('zerosnet_opt_20.cifar10')
+    assert card.startswith('---\n') and 'library_name: timm' in card and 'license: mit' in card
+    assert f"| clean top-1 | {record['test']['top1']:.2f} | 92.01 |" in card
+    assert f"| clean top-5 | {record['test']['top5']:.2f} |" in card
+    assert f"noise gaussian0.04 | {record['noise']['gaussian0.04']:.2f}" in card
+    assert record['sha256'] in card and 'CIFAR-10 (JPEG q75)' in card
+    assert f"timm.create_model('hf-hub:{HF_ORGANIZATION}/zerosnet_opt_20.cifar10', pretrained=True)" in card
+    assert 'root moduli 1.000, 0.333, 0.333' in card
+
+
+def test_export_a_checkpoint_without_provenance(tmp_path):
+    source = timm.create_model('zerosnet_opt_20', num_classes=100).eval()
+    save_file(source.state_dict(), str(tmp_path / 'model.safetensors'))
+    out = export('zerosnet_opt_20.cifar100', tmp_path / 'repo', checkpoint=tmp_path, repo_id='me/z20')
+    assert 'No metrics were recorded' in (out / 'README.md').read_text()
+    loaded = timm.create_model(f'local-dir:{out}', pretrained=True).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), source(x))
+
+
+def test_export_refuses_a_non_empty_folder_and_leaves_nothing(tmp_path):
+    (tmp_path / 'repo').mkdir()
+    (tmp_path / 'repo' / 'keep.txt').write_text('mine')
+    assert cli.main(['export', 'zerosnet_opt_20.cifar10', '--out', str(tmp_path / 'repo')]) == 2
+    assert [p.name for p in (tmp_path / 'repo').iterdir()] == ['keep.txt']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['repo']
+
+
+class _FakeApi:
+    calls = []
+
+    def __init__(self, token=None, **kwargs):
+        self.token = token
+
+    def create_repo(self, repo_id, private=False, exist_ok=False):
+        self.calls.append(('create_repo', repo_id, self.token))
+
+    def upload_folder(self, repo_id, folder_path, commit_message):
+        files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
+        self.calls.append(('upload_folder', repo_id, files))
+        return f'https://huggingface.co/{repo_id}/commit/0'
+
+
+def test_push_uploads_the_exported_repository(monkeypatch, capsys):
+    _FakeApi.calls = []
+    monkeypatch.setattr(huggingface_hub, 'HfApi', _FakeApi)
+    monkeypatch.setenv('HF_TOKEN', 'hf_test_token')
+    assert cli.main(['push', 'zerosnet_opt_20.cifar10']) == 0
+    (_, repo, token), (_, repo2, files) = _FakeApi.calls
+    assert repo == repo2 == f'{HF_ORGANIZATION}/zerosnet_opt_20.cifar10' and token == 'hf_test_token'
+    assert sorted(files) == ['README.md', 'config.json', 'model.safetensors']
+    tensors = load_bytes(files['model.safetensors'])
+    expected = load_file(str(_packaged_file('zerosnet_opt_20.cifar10')))
+    assert all(torch.equal(tensors[k], v) for k, v in expected.items())
+    assert 'uploaded' in capsys.readouterr().out
+
+
+def test_push_without_token_fails_clearly(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv('HF_TOKEN', raising=False)
+    monkeypatch.setenv('HF_HOME', str(tmp_path))  # no stored login either
+    monkeypatch.setattr(huggingface_hub, 'HfApi', _FakeApi)
+    _FakeApi.calls = []
+    assert cli.main(['push', 'zerosnet_opt_20.cifar10', '--repo-id', 'me/z20']) == 2
+    assert 'no Hugging Face token' in capsys.readouterr().err and _FakeApi.calls == []
+
+
+def test_push_network_failure_is_named(monkeypatch, capsys):
+    class Offline(_FakeApi):
+        def create_repo(self, *args, **kwargs):
+            raise ConnectionError('Name or service not known')
+
+    monkeypatch.setattr(huggingface_hub, 'HfApi', Offline)
+    monkeypatch.setenv('HF_TOKEN', 'hf_test_token')
+    assert cli.main(['push', 'zerosnet_opt_20.cifar10', '--repo-id', 'me/z20']) == 2
+    err = capsys.readouterr().err
+    assert 'could not upload to the Hugging Face Hub repository me/z20' in err and 'ConnectionError' in err

@@ -1,0 +1,125 @@
+"""Turn a finished train/cifar.py run into a weight shipped inside the package.
+
+    python train/release.py --run runs/weights/zerosnet_opt_20 --name zerosnet_opt_20.cifar10 \\
+        --data-dir ../shared/data/cifar10-jpeg --hardware "2-core AMD EPYC, 1 thread"
+
+It measures the weight with ``zerosnet-zoo eval`` (clean top-1/top-5 and the paper's input
+noises on the whole test split, FGSM and PGD on a seeded subset), then writes into
+zerosnet_zoo/weights/:
+
+    NAME.TAG-SHA256.safetensors   the weights (the name pins their sha256)
+    NAME.TAG.log.jsonl            the training log
+    NAME.TAG.json                 provenance: recipe, command, data, hardware, wall time, metrics
+
+and prints the ``PACKAGED_WEIGHTS`` entry to add to zerosnet_zoo/models/zerosnet.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from zerosnet_zoo import cli
+from zerosnet_zoo.io import atomic_path
+from zerosnet_zoo.weights import WEIGHTS_DIR, sha256_of
+
+# Paper Table 4 (CIFAR-10 top-1, mean of 3 seeds, 160 epochs, lr / 10 at 1/2 and 3/4).
+PAPER_TABLE_4 = {
+    'preresnet': {20: 91.25, 32: 92.49, 44: 92.83, 56: 93.03, 110: 93.63},
+    'lmresnet': {20: 91.67, 32: 92.82, 44: 93.34, 56: 93.69, 110: 93.84},
+    'zerosnet_opt': {20: 92.01, 32: 93.28, 44: 93.68, 56: 94.04, 110: 94.35},
+    'zerosnet_tra': {20: 92.32, 32: 93.07, 44: 93.69, 56: 93.80, 110: 94.30},
+}
+DATASET = 'CIFAR-10 (JPEG q75)'
+
+
+def measure(argv: list[str]) -> dict:
+    """Run ``zerosnet-zoo eval ... --json`` and return its result."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = cli.main(['eval', *argv, '--json'])
+    if status != 0:
+        raise SystemExit(f'zerosnet-zoo eval {" ".join(argv)} failed with status {status}')
+    return json.loads(out.getvalue())
+
+
+def paper_reference(model: str) -> dict | None:
+    family, _, depth = model.rpartition('_')
+    top1 = PAPER_TABLE_4.get(family, {}).get(int(depth)) if depth.isdigit() else None
+    if top1 is None:
+        return None
+    return {'top1': top1, 'source': 'paper Table 4',
+            'recipe': '160 epochs, lr / 10 at 1/2 and 3/4 of training, mean of 3 seeds'}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--run', required=True, help='a finished train/cifar.py output directory')
+    p.add_argument('--name', required=True, help='NAME.TAG of the weight, e.g. zerosnet_opt_20.cifar10')
+    p.add_argument('--data-dir', required=True, help='the CIFAR-10 ImageFolder root the run used')
+    p.add_argument('--hardware', required=True, help='what the run trained on, for the provenance')
+    p.add_argument('--attack-images', type=int, default=2000, help='seeded test subset for FGSM and PGD')
+    p.add_argument('--weights-dir', type=Path, default=WEIGHTS_DIR, help='default: the package (%(default)s)')
+    args = p.parse_args(argv)
+
+    run = Path(args.run)
+    recipe = json.loads((run / 'args.json').read_text())
+    log = [json.loads(line) for line in (run / 'log.jsonl').read_text().splitlines()]
+    weights = run / 'model.safetensors'
+    if len(log) != recipe['epochs'] or not weights.is_file():
+        raise SystemExit(f'{run} is not a finished run: {len(log)} of {recipe["epochs"]} epochs logged')
+    if args.name.split('.')[0] != recipe['model']:
+        raise SystemExit(f'{run} trained {recipe["model"]}, not {args.name}')
+
+    common = ['--model', args.name, '--checkpoint', str(weights), '--data-dir', args.data_dir]
+    clean = measure([*common, '--robustness'])
+    attacks = {name: measure([*common, '--limit', str(args.attack_images), '--attack', name])['attacks'][name]
+               for name in ('fgsm', 'pgd')}
+    for result in attacks.values():
+        result['images'] = args.attack_images
+
+    sha = sha256_of(weights)
+    flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items()
+                     if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed'))
+    pretrained = f'zerosnet-zoo eval --model {args.name} --pretrained --data-dir {args.data_dir}'
+    record = {
+        'name': args.name,
+        'model': recipe['model'],
+        'sha256': sha,
+        'dataset': DATASET,
+        'recipe': recipe,
+        'command': (f"python train/cifar.py --model {recipe['model']} --data-dir {args.data_dir} {flags}"
+                    + (' --channels-last' if recipe.get('channels_last') else '') + f" --output {run}"),
+        'hardware': args.hardware,
+        'torch': torch.__version__,
+        'train_seconds': sum(r['seconds'] for r in log),
+        'final_epoch': log[-1],
+        'test': {'images': clean['images'], 'top1': clean['clean'], 'top5': clean['top5']},
+        'noise': clean['noise'],
+        'attacks': attacks,
+        'eval_command': f'{pretrained} --robustness',
+        'attack_command': f'{pretrained} --limit {args.attack_images} --attack fgsm|pgd',
+        'paper': paper_reference(recipe['model']),
+    }
+    for old in args.weights_dir.glob(f'{args.name}-*.safetensors'):
+        old.unlink()
+    with atomic_path(args.weights_dir / f'{args.name}-{sha}.safetensors') as tmp:
+        shutil.copyfile(weights, tmp)
+    with atomic_path(args.weights_dir / f'{args.name}.log.jsonl') as tmp:
+        shutil.copyfile(run / 'log.jsonl', tmp)
+    with atomic_path(args.weights_dir / f'{args.name}.json') as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + '\n')
+    print(json.dumps({k: record[k] for k in ('name', 'test', 'noise', 'attacks')}, indent=2))
+    print(f"add to PACKAGED_WEIGHTS in zerosnet_zoo/models/zerosnet.py:\n    '{args.name}': '{sha}',")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Hugging Face Hub repositories for pretrained weights: export, model card, push.
+
+A repository is what timm's ``save_for_hf`` writes (``config.json``, ``model.safetensors``)
+plus a ``README.md`` model card rendered by timm's ``generate_readme`` from the weight's
+provenance record (``zerosnet_zoo.weights.provenance``).  It loads back with
+``timm.create_model('local-dir:DIR', pretrained=True)`` or ``'hf-hub:ORG/NAME.TAG'``
+(after ``import zerosnet_zoo``, which registers the architecture).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import timm
+import torch
+from timm.models import resolve_pretrained_cfg, split_model_name_tag
+from timm.models._hub import generate_readme, save_for_hf
+from torch.utils.flop_counter import FlopCounterMode
+
+from . import stability
+from .io import atomic_dir
+from .models import MultistepResNet
+from .weights import HF_ORGANIZATION, provenance
+
+__all__ = ['CITATION', 'export', 'model_card', 'model_stats', 'push']
+
+CITATION = """@inproceedings{chen2022zero,
+  title={Zero Stability Well Predicts Performance of Convolutional Neural Networks},
+  author={Chen, Liangming and Jin, Long and Shang, Mingsheng},
+  booktitle={Proceedings of the AAAI Conference on Artificial Intelligence},
+  volume={36}, number={6}, pages={6268--6277}, year={2022}
+}"""
+
+
+def model_stats(model: torch.nn.Module) -> dict:
+    """Parameters and multiply-accumulates of one image at the model's input size."""
+    size = model.pretrained_cfg['input_size']
+    was_training = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, *size))
+    model.train(was_training)
+    return {'params': sum(p.numel() for p in model.parameters()),
+            'macs': counter.get_total_flops() // 2, 'input_size': tuple(size)}
+
+
+def _scheme_lines(model: MultistepResNet) -> list[str]:
+    lines = []
+    for scheme in dict.fromkeys(model.schemes()):
+        report = stability.analyze(scheme.alphas, scheme.beta)
+        lines.append(f"alphas ({', '.join(f'{a:.4g}' for a in scheme.alphas)}), beta {scheme.beta:.4g}; "
+                     f"root moduli {', '.join(f'{m:.3f}' for m in report.moduli)}; "
+                     f"zero-stable: {'yes' if report.zero_stable else 'no'}")
+    return lines
+
+
+def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_id: str) -> dict:
+    """timm's ``generate_readme`` fields for a weight; ``record`` is its provenance (or None)."""
+    stats = model_stats(model)
+    details = {
+        'Model Type': 'Image classification',
+        'Model Stats': {'Params (M)': f"{stats['params'] / 1e6:.3f}", 'GMACs': f"{stats['macs'] / 1e9:.4f}",
+                        'Image size': f"{stats['input_size'][1]} x {stats['input_size'][2]}"},
+        'Multistep scheme': _scheme_lines(model),
+        'Papers': ['Zero Stability Well Predicts Performance of Convolutional Neural Networks (AAAI 2022)'],
+        'Original': 'https://github.com/LongJin-lab/ZeroSNet (architecture; no weights were published)',
+    }
+    description = (f'{name_tag}: a multistep ResNet from the ZeroSNet paper (Chen, Jin, Shang, AAAI 2022), '
+                   f'packaged by zerosnet-zoo for timm.')
+    comparison = 'No metrics were recorded for these weights.\n'
+    if record is not None:
+        recipe = record['recipe']
+        details['Dataset'] = record['dataset']
+        details['Training'] = {
+            'Recipe': (f"SGD, lr {recipe['lr']}, momentum {recipe['momentum']}, weight decay {recipe['weight_decay']}, "
+                       f"batch {recipe['batch_size']}, {recipe['epochs']} epochs, {recipe['schedule']} schedule, "
+                       f"random crop 32 (padding 4) and horizontal flip, seed {recipe['seed']}"),
+            'Command': f"`{record['command']}`",
+            'Hardware': record['hardware'],
+            'Wall time': f"{record['train_seconds'] / 3600:.2f} h",
+        }
+        details['Weights sha256'] = record['sha256']
+        description += f" Trained from scratch on {record['dataset']} with zerosnet-zoo's `train/cifar.py`."
+        comparison = _metrics_table(record)
+    usage = (
+        '```python\n'
+        'import timm, torch\n'
+        'import zerosnet_zoo  # registers the ZeroSNet architectures with timm\n\n'
+        f"model = timm.create_model('hf-hub:{repo_id}', pretrained=True).eval()\n"
+        f"# the same weights ship inside the package: timm.create_model('{name_tag}', pretrained=True)\n"
+        'cfg = timm.data.resolve_data_config({}, model=model)\n'
+        'transform = timm.data.create_transform(**cfg)\n'
+        'with torch.no_grad():\n'
+        '    probabilities = model(transform(image).unsqueeze(0)).softmax(-1)  # image: a 32x32 PIL image\n'
+        '```\n')
+    return {'description': description, 'details': details, 'usage': usage, 'comparison': comparison,
+            'citation': CITATION, 'license': 'mit', 'tags': ['image-classification', 'timm', 'zerosnet']}
+
+
+def _metrics_table(record: dict) -> str:
+    test, paper = record['test'], record.get('paper') or {}
+    rows = [('clean top-1', test['top1'], paper.get('top1')), ('clean top-5', test['top5'], None)]
+    rows += [(f'noise {name}', value, None) for name, value in record.get('noise', {}).items()]
+    rows += [(f"{name.upper()} eps={a['eps']:.4g} ({a['images']} images)", a['top1'], None)
+             for name, a in record.get('attacks', {}).items()]
+    text = (f"Measured on the {test['images']:,} test images of {record['dataset']} "
+            f"(`{record['eval_command']}`). The paper's number is for the original lossless CIFAR-10 "
+            f"with {paper.get('recipe', 'its own recipe')}.\n\n"
+            '| metric | this weight (%) | paper (%) |\n|---|---|---|\n')
+    text += ''.join(f"| {n} | {v:.2f} | {'' if p is None else f'{p:.2f}'} |\n" for n, v, p in rows)
+    return text
+
+
+def _load(name_tag: str, checkpoint: str | os.PathLike | None) -> tuple[MultistepResNet, dict | None]:
+    name, tag = split_model_name_tag(name_tag)
+    if not tag:
+        raise ValueError(f'name a pretrained tag, e.g. {name}.cifar10, not {name_tag!r}')
+    if checkpoint is None:
+        return timm.create_model(name_tag, pretrained=True).eval(), provenance(name_tag)
+    path = Path(checkpoint)
+    path = path / 'model.safetensors' if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f'checkpoint {path} not found (a .safetensors file, or a run directory holding one)')
+    model = timm.create_model(name_tag, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+    return model.eval(), None
+
+
+def _repo_id(name_tag: str, repo_id: str | None) -> str:
+    """The given id, else the cfg's Hub copy, else where this project would publish the weight."""
+    name, tag = split_model_name_tag(name_tag)
+    return repo_id or resolve_pretrained_cfg(name, pretrained_cfg=tag).hf_hub_id or f'{HF_ORGANIZATION}/{name_tag}'
+
+
+def export(name_tag: str, out_dir: str | os.PathLike, checkpoint: str | os.PathLike | None = None,
+           repo_id: str | None = None) -> Path:
+    """Write a Hub repository for ``name_tag`` (its packaged weight, or ``checkpoint``) to ``out_dir``.
+
+    ``out_dir`` must be new or empty; it is assembled beside and renamed into place (complete or absent).
+    """
+    model, record = _load(name_tag, checkpoint)
+    card = model_card(name_tag, model, record, _repo_id(name_tag, repo_id))
+    with atomic_dir(out_dir) as tmp:
+        save_for_hf(model, tmp, safe_serialization=True)
+        (tmp / 'README.md').write_text(generate_readme(card, name_tag), encoding='utf-8')
+    return Path(out_dir)
+
+
+def push(name_tag: str, repo_id: str | None = None, checkpoint: str | os.PathLike | None = None,
+         token: str | None = None, private: bool = False) -> str:
+    """Export ``name_tag`` and upload it to the Hub repository ``repo_id``; returns the commit URL."""
+    from huggingface_hub import HfApi, get_token
+
+    token = token or get_token()
+    if not token:
+        raise RuntimeError('no Hugging Face token: log in with `hf auth login`, or set HF_TOKEN')
+    with tempfile.TemporaryDirectory() as tmp:
+        repo_id = _repo_id(name_tag, repo_id)
+        folder = export(name_tag, Path(tmp) / 'repo', checkpoint, repo_id)
+        api = HfApi(token=token, library_name='zerosnet-zoo')
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            commit = api.upload_folder(repo_id=repo_id, folder_path=folder,
+                                       commit_message=f'Add {name_tag} weights from zerosnet-zoo')
+        except Exception as e:  # the HTTP library under huggingface_hub varies by version; name the failure
+            raise RuntimeError(f'could not upload to the Hugging Face Hub repository {repo_id} '
+                               f'({type(e).__name__}: {e}); check the network and the token') from e
+    return str(getattr(commit, 'commit_url', commit))

@@ -1,0 +1,69 @@
+"""The pretrained weights that ship inside the package, and their integrity check.
+
+Each weight is ``NAME.TAG-SHA256.safetensors`` in this folder: the file name carries the
+full sha256 of its bytes (torch.hub's convention, with the whole digest), so the pretrained
+cfg that names the file also pins its content.  ``NAME.TAG.json`` beside it records how the
+weight was made and what it measures (``provenance``); ``NAME.TAG.log.jsonl`` is its
+training log.  The Hugging Face Hub copy of each weight lives at ``HF_ORGANIZATION/NAME.TAG``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+__all__ = ['HF_ORGANIZATION', 'WEIGHTS_DIR', 'WeightIntegrityError', 'packaged_cfg', 'provenance',
+           'sha256_of', 'verify_file']
+
+HF_ORGANIZATION = 'zerosnet-zoo'
+WEIGHTS_DIR = Path(__file__).resolve().parent
+
+_HASHED_NAME = re.compile(r'-([0-9a-f]{64})\.safetensors$')
+
+
+class WeightIntegrityError(RuntimeError):
+    """A weight file is missing, truncated or corrupted."""
+
+
+def packaged_cfg(name_tag: str, sha256: str) -> dict:
+    """Pretrained-cfg fields of a packaged weight: its local file and its Hub copy."""
+    return dict(file=str(WEIGHTS_DIR / f'{name_tag}-{sha256}.safetensors'),
+                hf_hub_id=f'{HF_ORGANIZATION}/{name_tag}')
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_file(path: str | os.PathLike) -> None:
+    """Check a weight file whose name carries a sha256; other names are the caller's own files."""
+    path = Path(path)
+    match = _HASHED_NAME.search(path.name)
+    if match is None:
+        return
+    if not path.is_file():
+        raise WeightIntegrityError(
+            f'pretrained weight file {path} is missing; reinstall zerosnet-zoo '
+            f'(pip install --force-reinstall zerosnet-zoo)')
+    actual = sha256_of(path)
+    if actual != match.group(1):
+        raise WeightIntegrityError(
+            f'pretrained weight file {path} is corrupted or truncated: its sha256 is {actual}, '
+            f'the file name expects {match.group(1)}; reinstall zerosnet-zoo '
+            f'(pip install --force-reinstall zerosnet-zoo)')
+
+
+def provenance(name_tag: str) -> dict:
+    """How a packaged weight was trained and what it measures (``NAME.TAG.json``)."""
+    path = WEIGHTS_DIR / f'{name_tag}.json'
+    if not path.is_file():
+        shipped = sorted(p.stem for p in WEIGHTS_DIR.glob('*.json'))
+        raise FileNotFoundError(f'no packaged weight {name_tag!r}; shipped weights: {shipped}')
+    return json.loads(path.read_text())
