@@ -9,7 +9,9 @@ repetitions after warm-up (the order alternates every repetition), and the media
 compared, so that a busy machine slows both alike.  A train step is forward, backward and
 an SGD step; inference is a forward under no_grad.  Inputs are 32x32, channels_last.
 Peak memory of a train step is measured for each model in its own subprocess (the growth
-of ru_maxrss over the step on the CPU, torch.cuda.max_memory_allocated on a GPU).
+of ru_maxrss over the step on the CPU, torch.cuda.max_memory_allocated on a GPU).  As the RSS
+growth depends on the allocator, the activation memory is also counted exactly: the bytes of
+the distinct storages that a forward saves for backward (a saved-tensors hook).
 """
 
 import argparse
@@ -109,6 +111,22 @@ def peak_memory_here(name: str, args, grad_checkpointing: bool) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
+def saved_tensor_mib(name: str, args) -> float:
+    """MiB of distinct storages one forward saves for backward: exact, whatever the allocator does."""
+    model, runner, _ = build(name, args)
+    x = torch.randn(args.batch_size, 3, 32, 32, device=args.device).contiguous(memory_format=torch.channels_last)
+    sizes = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        sizes[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), _autocast(args):
+        runner(x).sum()
+    return sum(sizes.values()) / 2 ** 20
+
+
 def peak_memory(name: str, args, grad_checkpointing: bool = False) -> float:
     cmd = [sys.executable, __file__, '--memory-of', name, '--device', args.device, '--batch-size', str(args.batch_size)]
     cmd += ['--amp'] if args.amp else []
@@ -152,6 +170,8 @@ def main(argv=None) -> int:
         if not args.no_memory:
             row['memory_mib'] = [peak_memory(n, args) for n in names[:2]]
             row['memory_ratio'] = row['memory_mib'][1] / row['memory_mib'][0]
+            row['saved_mib'] = [saved_tensor_mib(n, args) for n in names[:2]]
+            row['saved_ratio'] = row['saved_mib'][1] / row['saved_mib'][0]
             if depth >= 110:
                 row['memory_checkpointed_mib'] = peak_memory(names[1], args, grad_checkpointing=True)
         rows.append(row)
@@ -160,7 +180,8 @@ def main(argv=None) -> int:
               f"img/s train P {row['train_img_s'][0]:.0f} Z {row['train_img_s'][1]:.0f}  "
               f"infer P {row['infer_img_s'][0]:.0f} Z {row['infer_img_s'][1]:.0f}"
               + (f"  peak MiB P {row['memory_mib'][0]:.0f} Z {row['memory_mib'][1]:.0f} "
-                 f"(ratio {row['memory_ratio']:.3f})" if 'memory_mib' in row else '')
+                 f"(ratio {row['memory_ratio']:.3f})  saved for backward MiB P {row['saved_mib'][0]:.1f} "
+                 f"Z {row['saved_mib'][1]:.1f} (ratio {row['saved_ratio']:.3f})" if 'memory_mib' in row else '')
               + (f"  checkpointed Z {row['memory_checkpointed_mib']:.0f}" if 'memory_checkpointed_mib' in row else ''),
               flush=True)
 

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from zerosnet_zoo import cli
 from zerosnet_zoo.data import normalize, random_crop_flip
-from zerosnet_zoo.evaluate import NOISES, accuracy, add_noise, adversarial, noise_accuracy
+from zerosnet_zoo.evaluate import NOISES, accuracy, add_noise, adversarial, noise_accuracy, topk_accuracy
 
 DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg'
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
@@ -100,3 +100,19 @@ def test_eval_command_json(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == first  # seeded: the same numbers again
     assert cli.main(['eval', '--model', 'zerosnet_opt_20', '--pretrained', '--data-dir', str(DATA), '--limit', '4']) == 2
     assert 'no pretrained weights' in capsys.readouterr().err
+
+
+def test_topk_accuracy_against_a_direct_count():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (37, 3, 4, 4), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 10, (37,), generator=g)
+    weight = torch.randn(10, 48, generator=g)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10, bias=False))
+    model[1].weight.data = weight
+    mean, std = (0.5,) * 3, (0.25,) * 3
+    logits = normalize(images, mean, std).flatten(1) @ weight.T
+    rank = (logits > logits.gather(1, labels[:, None])).sum(1)  # classes scored above the true one
+    result = topk_accuracy(model, images, labels, mean, std, ks=(1, 3, 5), batch_size=8)
+    for k in (1, 3, 5):
+        assert result[k] == pytest.approx(100.0 * (rank < k).float().mean().item())
+    assert accuracy(model, images, labels, mean, std, batch_size=8) == result[1]
