@@ -7,7 +7,8 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from zerosnet_zoo.data import SAMPLE_DIR
-from zerosnet_zoo.weights import sha256_of
+from zerosnet_zoo.models.zerosnet import PACKAGED_WEIGHTS
+from zerosnet_zoo.weights import WEIGHTS_DIR, sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,3 +44,17 @@ def test_release_packages_a_finished_run(tmp_path, capsys):
     assert record['attacks']['pgd']['images'] == 20 and record['paper']['top1'] == 91.25
     assert record['command'].startswith('python train/cifar.py --model preresnet_20 ')
     assert '--epochs 1 ' in record['command'] and '--schedule cosine' in record['command']
+    card = tmp_path / 'MODEL_CARD.md'
+    card.write_text(f'# card\n{release.BEGIN}\nold\n{release.END}\n## Limitations\n')
+    release.update_model_card(card, weights)
+    text = card.read_text()
+    assert 'old' not in text and text.endswith(f'{release.END}\n## Limitations\n')
+    assert f"| `preresnet_20.cifar10` | {record['test']['top1']:.2f} | {record['test']['top5']:.2f} | 91.25 |" in text
+    assert f"| gaussian0.04 | {record['noise']['gaussian0.04']:.2f} | 74.49 |" in text
+
+
+def test_model_card_matches_the_shipped_records():
+    release = load_script('release')
+    records = [json.loads(p.read_text()) for p in sorted(WEIGHTS_DIR.glob('*.json'))]
+    assert sorted(r['name'] for r in records) == sorted(PACKAGED_WEIGHTS)
+    assert release.render_shipped_weights(records) in (REPO / 'MODEL_CARD.md').read_text()
