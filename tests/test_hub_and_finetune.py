@@ -42,6 +42,13 @@ def test_hub_load_passes_kwargs(clone):
         torch.hub.load(str(clone), 'zerosnet_opt_56', source='local', pretrained=True)
 
 
+def test_hub_load_shipped_weights(clone):
+    model = torch.hub.load(str(clone), 'zerosnet_opt_20', source='local', pretrained=True)
+    shipped = timm.create_model('zerosnet_opt_20.cifar10', pretrained=True)
+    assert model.pretrained_cfg['tag'] == 'cifar10'
+    assert all(torch.equal(v, shipped.state_dict()[k]) for k, v in model.state_dict().items())
+
+
 def test_finetune_from_local_checkpoint(tmp_path):
     source = timm.create_model('zerosnet_opt_20').eval()  # a "CIFAR-10" checkpoint
     path = tmp_path / 'model.safetensors'
