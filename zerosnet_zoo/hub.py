@@ -72,7 +72,8 @@ def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_
     comparison = 'No metrics were recorded for these weights.\n'
     if record is not None:
         recipe = record['recipe']
-        details['Dataset'] = record['dataset']
+        details['Dataset'] = 'cifar10'  # the Hub's dataset id; the copy used is named under 'Data'
+        details['Data'] = f"{record['dataset']}: CIFAR-10 re-encoded as JPEG quality 75, not the lossless original"
         details['Training'] = {
             'Recipe': (f"SGD, lr {recipe['lr']}, momentum {recipe['momentum']}, weight decay {recipe['weight_decay']}, "
                        f"batch {recipe['batch_size']}, {recipe['epochs']} epochs, {recipe['schedule']} schedule, "
