@@ -471,6 +471,8 @@ CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog
 
 # NAME.TAG -> sha256 of its safetensors file (train/release.py writes both)
 PACKAGED_WEIGHTS = {
+    'preresnet_20.cifar10': 'f9ecec02a83e5df84d4e9ab8a6eb34ba5fc28dd19f0be2c75597b778723f7fbc',
+    'zerosnet_opt_20.cifar10': '3d92f1eb5a2415f643ccba9c2a86c87845269a2122f86b86ae9cc9f6a272e476',
 }
 
 
