@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
                     'e.g. zerosnet_opt_20.cifar10')
     ev.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V')
     ev.add_argument('--checkpoint', help='a .safetensors file, or a train/cifar.py output directory')
-    ev.add_argument('--pretrained', action='store_true', help="the model's published weights")
+    ev.add_argument('--pretrained', action='store_true', help='the weights shipped for the NAME.TAG of --model')
     ev.add_argument('--data-dir', help='ImageFolder root with test/, or a torchvision CIFAR root '
                     '(default: the 500 CIFAR-10 test images shipped with the package)')
     ev.add_argument('--dataset', choices=('cifar10', 'cifar100'), default='cifar10')
