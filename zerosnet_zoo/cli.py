@@ -79,14 +79,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import timm
     import torch
 
-    from . import models  # noqa: F401  (registers the models)
+    from .hub import model_stats  # (imports the models, which registers them)
 
     model = timm.create_model(args.model, **parse_model_kwargs(args.model_kwargs)).eval()
     cfg = model.pretrained_cfg
     size = cfg['input_size']
     with torch.no_grad():
         out = model(torch.randn(args.batch_size, *size))
-    from .hub import model_stats
     stats = model_stats(model)
     print(f"{args.model}: {stats['params']:,} parameters, {stats['macs'] / 1e6:,.2f} M multiply-accumulates "
           f"per image, input {tuple(size)}, output {tuple(out.shape)}")
@@ -99,14 +98,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import timm
     from safetensors import safe_open
 
     from . import models  # noqa: F401  (registers the models)
     from .data import SAMPLE_DIR, load_split
     from .evaluate import NOISES, attack_accuracy, noise_accuracy, topk_accuracy
+    from .io import checkpoint_file
 
     if (args.checkpoint is None) == (not args.pretrained):
         raise SystemExit('zerosnet-zoo eval: give exactly one of --checkpoint PATH or --pretrained')
@@ -114,10 +112,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     data = load_split(data_dir, 'test', args.dataset, args.limit, seed=0, workers=args.workers)
     kwargs = parse_model_kwargs(args.model_kwargs)
     if args.checkpoint is not None:
-        path = Path(args.checkpoint)
-        path = path / 'model.safetensors' if path.is_dir() else path
-        if not path.is_file():
-            raise ValueError(f'checkpoint {path} not found (a .safetensors file, or a run directory holding one)')
+        path = checkpoint_file(args.checkpoint)
         with safe_open(str(path), 'pt') as f:
             head = f.get_slice('head.fc.weight').get_shape()[0] if 'head.fc.weight' in f.keys() else len(data.classes)
         model = timm.create_model(args.model, pretrained=True, num_classes=head,

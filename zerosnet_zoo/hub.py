@@ -20,7 +20,7 @@ from timm.models._hub import generate_readme, save_for_hf
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import stability
-from .io import atomic_dir
+from .io import atomic_dir, checkpoint_file
 from .models import MultistepResNet
 from .weights import HF_ORGANIZATION, provenance
 
@@ -120,10 +120,7 @@ def _load(name_tag: str, checkpoint: str | os.PathLike | None) -> tuple[Multiste
         raise ValueError(f'name a pretrained tag, e.g. {name}.cifar10, not {name_tag!r}')
     if checkpoint is None:
         return timm.create_model(name_tag, pretrained=True).eval(), provenance(name_tag)
-    path = Path(checkpoint)
-    path = path / 'model.safetensors' if path.is_dir() else path
-    if not path.is_file():
-        raise FileNotFoundError(f'checkpoint {path} not found (a .safetensors file, or a run directory holding one)')
+    path = checkpoint_file(checkpoint)
     model = timm.create_model(name_tag, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
     return model.eval(), None
 

@@ -31,6 +31,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """A ``.safetensors`` file, or the ``model.safetensors`` of a train/cifar.py run directory."""
+    path = Path(path)
+    path = path / 'model.safetensors' if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f'checkpoint {path} not found (a .safetensors file, or a run directory holding one)')
+    return path
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success, rename it onto ``path``.
