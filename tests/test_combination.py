@@ -7,6 +7,7 @@ import torch
 
 import zerosnet_zoo  # noqa: F401
 from zerosnet_zoo.models.schemes import LambdaCoefficients, LMCoefficients
+from zerosnet_zoo.models.zerosnet import _dot
 
 
 def straightforward(block, state):
@@ -69,3 +70,31 @@ def test_fused_equals_straightforward(name, kwargs, autocast):
         assert torch.allclose(p1[n], p2[n], rtol=tol['rtol'], atol=tol['rtol'] * max(p2[n].abs().max().item(), 1e-6)), n
     if block.trainable:
         assert any(n.startswith('coefficients.') for n in p1)  # the trainable coefficient gets its gradient
+
+
+@pytest.mark.parametrize('formats', [(torch.contiguous_format,) * 2, (torch.channels_last,) * 2,
+                                     (torch.channels_last, torch.contiguous_format)])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+def test_dot_is_the_sum_of_products(formats, dtype):
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(3, 5, 4, 6, generator=g).to(dtype).contiguous(memory_format=m) for m in formats)
+    expected = (a.double() * b.double()).sum()
+    assert torch.allclose(_dot(a, b).double(), expected, rtol=1e-2 if dtype == torch.bfloat16 else 1e-5)
+
+
+@pytest.mark.parametrize('name', ['zerosnet_tra_20', 'lmresnet_20'])
+def test_scripted_trainable_combination_matches_eager(name):
+    """TorchScript takes the plain-op path; its outputs and gradients equal the autograd.Function's."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, zero_init_last=False).train()
+    scripted = torch.jit.script(model)
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    grads = []
+    for m in (model, scripted):
+        model.zero_grad()
+        with torch.random.fork_rng():
+            m(x).square().sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for n in grads[0]:
+        assert torch.allclose(grads[0][n], grads[1][n], rtol=1e-4, atol=1e-6), n
+    assert any(n.endswith('coefficients.lam') or n.endswith('coefficients.k') for n in grads[0])

@@ -43,7 +43,8 @@ def test_shipped_files_and_provenance(name_tag):
     assert record['sha256'] == PACKAGED_WEIGHTS[name_tag] and record['name'] == name_tag
     assert record['dataset'] == 'CIFAR-10 (JPEG q75)' and record['test']['images'] == 10_000
     log = [json.loads(line) for line in (WEIGHTS_DIR / f'{name_tag}.log.jsonl').read_text().splitlines()]
-    assert len(log) == record['recipe']['epochs'] and log[-1] == record['final_epoch']
+    assert len(log) == record['epochs'] == sum(s['epochs'] for s in record['stages'])
+    assert log[-1] == record['final_epoch']
     cfg = timm.create_model(name_tag).pretrained_cfg
     assert cfg['file'] == str(path) and cfg['hf_hub_id'] == f'{HF_ORGANIZATION}/{name_tag}'
 

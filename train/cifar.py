@@ -30,7 +30,7 @@ from pathlib import Path
 import timm
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--output', required=True, help='run directory')
     p.add_argument('--resume', action='store_true', help='continue the run in --output')
+    p.add_argument('--init-from', metavar='SAFETENSORS',
+                   help="start from these weights (e.g. an earlier run's model.safetensors) with a fresh "
+                        'optimizer and schedule: a warm restart')
     p.add_argument('--train-subset', type=int, help='train on a seeded random subset of this size')
     p.add_argument('--test-subset', type=int, help='evaluate on a seeded random subset of this size')
     p.add_argument('--workers', type=int, default=2, help='threads decoding the images')
@@ -88,6 +91,15 @@ def scheme_record(model) -> dict:
     }
 
 
+def init_weights(model: torch.nn.Module, path: Path) -> None:
+    if not path.is_file():
+        sys.exit(f'--init-from {path}: no such file; pass the model.safetensors of an earlier run')
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except RuntimeError as e:
+        sys.exit(f'--init-from {path} does not fit {type(model).__name__} built from --model: {e}')
+
+
 def write_log(path: Path, records: list) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(''.join(json.dumps(r) + '\n' for r in records))
@@ -110,6 +122,8 @@ def main(argv=None) -> int:
     test = load_split(args.data_dir, 'test', args.dataset, args.test_subset, args.seed, args.workers, args.download)
     torch.manual_seed(args.seed)
     model = timm.create_model(args.model, num_classes=len(train.classes), **parse_model_kwargs(args.model_kwargs))
+    if args.init_from and not args.resume:
+        init_weights(model, Path(args.init_from))
     model.to(device=device, memory_format=memory_format)
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)

@@ -3,12 +3,15 @@
     python train/release.py --run runs/weights/zerosnet_opt_20 --name zerosnet_opt_20.cifar10 \\
         --data-dir ../shared/data/cifar10-jpeg --hardware "2-core AMD EPYC, 1 thread"
 
+A run started with ``--init-from`` (a warm restart) is released with the runs it continued:
+their recipes and logs become the weight's training stages.
+
 It measures the weight with ``zerosnet-zoo eval`` (clean top-1/top-5 and the paper's input
 noises on the whole test split, FGSM and PGD on a seeded subset), then writes into
 zerosnet_zoo/weights/:
 
     NAME.TAG-SHA256.safetensors   the weights (the name pins their sha256)
-    NAME.TAG.log.jsonl            the training log
+    NAME.TAG.log.jsonl            the training log (each line tagged with its stage)
     NAME.TAG.json                 provenance: recipe, command, data, hardware, wall time, metrics
 
 rewrites the shipped-weights section of MODEL_CARD.md from every NAME.TAG.json there, and
@@ -28,6 +31,7 @@ from pathlib import Path
 import torch
 
 from zerosnet_zoo import cli
+from zerosnet_zoo.hub import training_summary
 from zerosnet_zoo.io import atomic_path
 from zerosnet_zoo.weights import HF_ORGANIZATION, WEIGHTS_DIR, sha256_of
 
@@ -56,6 +60,32 @@ def measure(argv: list[str]) -> dict:
     return json.loads(out.getvalue())
 
 
+def training_stages(run: Path) -> list[dict]:
+    """A finished run and, when it was a warm restart (``--init-from``), the runs it continued, oldest first."""
+    stages = []
+    while True:
+        if not (run / 'args.json').is_file():
+            raise SystemExit(f'{run} holds no train/cifar.py run (no args.json)')
+        recipe = json.loads((run / 'args.json').read_text())
+        log = [json.loads(line) for line in (run / 'log.jsonl').read_text().splitlines()]
+        if len(log) != recipe['epochs'] or not (run / 'model.safetensors').is_file():
+            raise SystemExit(f'{run} is not a finished run: {len(log)} of {recipe["epochs"]} epochs logged')
+        stages.insert(0, {'recipe': recipe, 'log': log})
+        if not recipe.get('init_from'):
+            return stages
+        run = Path(recipe['init_from']).parent
+
+
+def train_command(recipe: dict, data_dir: str) -> str:
+    """The train/cifar.py command line that reproduces one stage."""
+    flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items()
+                     if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed'))
+    return (f"python train/cifar.py --model {recipe['model']} --data-dir {data_dir} {flags}"
+            + (' --channels-last' if recipe.get('channels_last') else '')
+            + (f" --init-from {recipe['init_from']}" if recipe.get('init_from') else '')
+            + f" --output {recipe['output']}")
+
+
 def paper_reference(model: str) -> dict | None:
     family, _, depth = model.rpartition('_')
     top1 = PAPER_TABLE_4.get(family, {}).get(int(depth)) if depth.isdigit() else None
@@ -78,7 +108,7 @@ def render_shipped_weights(records: list[dict]) -> str:
     for r in records:
         paper = r['paper']['top1'] if r.get('paper') else ''
         lines.append(f"| `{r['name']}` | {r['test']['top1']:.2f} | {r['test']['top5']:.2f} | {paper} | "
-                     f"{r['recipe']['epochs']} | {r['train_seconds'] / 3600:.2f} h | `{r['sha256'][:12]}...` |")
+                     f"{r['epochs']} | {r['train_seconds'] / 3600:.2f} h | `{r['sha256'][:12]}...` |")
     lines += ['', "The paper's Table 4 numbers are the mean of 3 seeds after 160 epochs on the original "
               'CIFAR-10; ours are one seed at a CPU budget (see each recipe).', '',
               '### Robustness', '',
@@ -99,12 +129,9 @@ def render_shipped_weights(records: list[dict]) -> str:
                      + ' | '.join(f"{r['attacks'][attack]['top1']:.2f}" for r in records) + ' |  |')
     lines += ['', '### Provenance', '']
     for r in records:
-        recipe = r['recipe']
         lines += [f"**`{r['name']}`**", '',
                   f"- Trained with: `{r['command']}`",
-                  f"- Recipe: SGD (momentum {recipe['momentum']}), lr {recipe['lr']} with a {recipe['schedule']} "
-                  f"schedule, weight decay {recipe['weight_decay']}, batch {recipe['batch_size']}, "
-                  f"{recipe['epochs']} epochs, random crop 32 (padding 4) and horizontal flip, seed {recipe['seed']}.",
+                  f"- Recipe: {training_summary(r)}.",
                   f"- Hardware: {r['hardware']}; torch {r['torch']}; wall time {r['train_seconds'] / 3600:.2f} h "
                   f"(the sum of the log's epoch times).",
                   f"- Training log: `zerosnet_zoo/weights/{r['name']}.log.jsonl` (last epoch: train top-1 "
@@ -134,14 +161,10 @@ def main(argv=None) -> int:
     p.add_argument('--weights-dir', type=Path, default=WEIGHTS_DIR, help='default: the package (%(default)s)')
     args = p.parse_args(argv)
 
-    run = Path(args.run)
-    recipe = json.loads((run / 'args.json').read_text())
-    log = [json.loads(line) for line in (run / 'log.jsonl').read_text().splitlines()]
-    weights = run / 'model.safetensors'
-    if len(log) != recipe['epochs'] or not weights.is_file():
-        raise SystemExit(f'{run} is not a finished run: {len(log)} of {recipe["epochs"]} epochs logged')
-    if args.name.split('.')[0] != recipe['model']:
-        raise SystemExit(f'{run} trained {recipe["model"]}, not {args.name}')
+    stages = training_stages(Path(args.run))
+    model, weights = stages[-1]['recipe']['model'], Path(args.run) / 'model.safetensors'
+    if args.name.split('.')[0] != model:
+        raise SystemExit(f'{args.run} trained {model}, not {args.name}')
 
     common = ['--model', args.name, '--checkpoint', str(weights), '--data-dir', args.data_dir]
     clean = measure([*common, '--robustness'])
@@ -151,17 +174,18 @@ def main(argv=None) -> int:
         result['images'] = args.attack_images
 
     sha = sha256_of(weights)
-    flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items()
-                     if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed'))
+    log = [{**line, 'stage': i + 1} for i, stage in enumerate(stages) for line in stage['log']]
     pretrained = f'zerosnet-zoo eval --model {args.name} --pretrained --data-dir {args.data_dir}'
     record = {
         'name': args.name,
-        'model': recipe['model'],
+        'model': model,
         'sha256': sha,
         'dataset': DATASET,
-        'recipe': recipe,
-        'command': (f"python train/cifar.py --model {recipe['model']} --data-dir {args.data_dir} {flags}"
-                    + (' --channels-last' if recipe.get('channels_last') else '') + f" --output {run}"),
+        'stages': [{'recipe': s['recipe'], 'command': train_command(s['recipe'], args.data_dir),
+                    'epochs': len(s['log']), 'train_seconds': sum(r['seconds'] for r in s['log'])}
+                   for s in stages],
+        'epochs': len(log),
+        'command': ' && '.join(train_command(s['recipe'], args.data_dir) for s in stages),
         'hardware': args.hardware,
         'torch': torch.__version__,
         'train_seconds': sum(r['seconds'] for r in log),
@@ -171,14 +195,14 @@ def main(argv=None) -> int:
         'attacks': attacks,
         'eval_command': f'{pretrained} --robustness',
         'attack_command': f'{pretrained} --limit {args.attack_images} --attack fgsm|pgd',
-        'paper': paper_reference(recipe['model']),
+        'paper': paper_reference(model),
     }
     for old in args.weights_dir.glob(f'{args.name}-*.safetensors'):
         old.unlink()
     with atomic_path(args.weights_dir / f'{args.name}-{sha}.safetensors') as tmp:
         shutil.copyfile(weights, tmp)
     with atomic_path(args.weights_dir / f'{args.name}.log.jsonl') as tmp:
-        shutil.copyfile(run / 'log.jsonl', tmp)
+        tmp.write_text(''.join(json.dumps(line) + '\n' for line in log))
     with atomic_path(args.weights_dir / f'{args.name}.json') as tmp:
         tmp.write_text(json.dumps(record, indent=2) + '\n')
     if args.weights_dir == WEIGHTS_DIR:

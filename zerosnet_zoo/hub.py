@@ -56,6 +56,20 @@ def _scheme_lines(model: MultistepResNet) -> list[str]:
     return lines
 
 
+def training_summary(record: dict) -> str:
+    """The recipe of a provenance record in words; a warm restart is described stage by stage."""
+    clauses = []
+    for i, stage in enumerate(record['stages']):
+        r = stage['recipe']
+        clauses.append(f"SGD (momentum {r['momentum']}), lr {r['lr']} with a {r['schedule']} schedule, weight decay "
+                       f"{r['weight_decay']}, batch {r['batch_size']}, {stage['epochs']} epochs, seed {r['seed']}")
+        if len(record['stages']) > 1:
+            start = 'from random initialization' if i == 0 else f'a warm restart from the weights of stage {i}'
+            clauses[-1] = f'stage {i + 1}, {start}: {clauses[-1]}'
+    prefix = f"{record['epochs']} epochs in all; " if len(clauses) > 1 else ''
+    return prefix + '; '.join(clauses) + '; random crop 32 (padding 4) and horizontal flip'
+
+
 def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_id: str) -> dict:
     """timm's ``generate_readme`` fields for a weight; ``record`` is its provenance (or None)."""
     stats = model_stats(model)
@@ -71,13 +85,10 @@ def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_
                    f'packaged by zerosnet-zoo for timm.')
     comparison = 'No metrics were recorded for these weights.\n'
     if record is not None:
-        recipe = record['recipe']
         details['Dataset'] = 'cifar10'  # the Hub's dataset id; the copy used is named under 'Data'
         details['Data'] = f"{record['dataset']}: CIFAR-10 re-encoded as JPEG quality 75, not the lossless original"
         details['Training'] = {
-            'Recipe': (f"SGD, lr {recipe['lr']}, momentum {recipe['momentum']}, weight decay {recipe['weight_decay']}, "
-                       f"batch {recipe['batch_size']}, {recipe['epochs']} epochs, {recipe['schedule']} schedule, "
-                       f"random crop 32 (padding 4) and horizontal flip, seed {recipe['seed']}"),
+            'Recipe': training_summary(record),
             'Command': f"`{record['command']}`",
             'Hardware': record['hardware'],
             'Wall time': f"{record['train_seconds'] / 3600:.2f} h",

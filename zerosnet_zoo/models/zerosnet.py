@@ -20,6 +20,7 @@ from typing import Final, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import BatchNormAct2d, ClassifierHead
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model, resolve_pretrained_cfg
@@ -80,6 +81,48 @@ def _residual_branch(in_chs: int, width: int, stride: int, bottleneck: bool) -> 
     ))
 
 
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum(a * b) in one read of each, without the product tensor (float32 accumulation for low precision)."""
+    for fmt, order in ((torch.contiguous_format, (0, 1, 2, 3)), (torch.channels_last, (0, 2, 3, 1))):
+        if (a.dtype == b.dtype and a.dtype in (torch.float32, torch.float64) and a.dim() == 4
+                and a.is_contiguous(memory_format=fmt) and b.is_contiguous(memory_format=fmt)):
+            return torch.dot(a.permute(order).reshape(-1), b.permute(order).reshape(-1))
+    return torch.sum(a * b, dtype=torch.float32)
+
+
+class TrainableCombination(torch.autograd.Function):
+    """y = f + sum_i c[i] terms[i], in place on f, for a tensor of trainable coefficients c.
+
+    Autograd's own ``addcmul`` backward forms each product grad * term in memory and sums it
+    for the coefficient's gradient; here that gradient is a dot product (one read of each
+    tensor, no allocation), and f's gradient is the incoming one, as it is.
+    """
+
+    @staticmethod
+    def forward(ctx, c: torch.Tensor, f: torch.Tensor, *terms: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(c, *terms)
+        ctx.mark_dirty(f)
+        for i, t in enumerate(terms):
+            f.addcmul_(t, c[i])
+        return f
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        c, *terms = ctx.saved_tensors
+        grad_c = torch.stack([_dot(grad, t) for t in terms]).to(c.dtype) if ctx.needs_input_grad[0] else None
+        grad_terms = [grad * c[i] if ctx.needs_input_grad[2 + i] else None for i in range(len(terms))]
+        return (grad_c, grad, *grad_terms)
+
+
+def trainable_combination(c: torch.Tensor, f: torch.Tensor, skip: torch.Tensor, h1: torch.Tensor,
+                          h2: torch.Tensor, order: int) -> torch.Tensor:
+    """f + c[0] skip (+ c[1] h1 (+ c[2] h2)) for the first ``order`` terms (an FX leaf)."""
+    return TrainableCombination.apply(c[:order], f, *(skip, h1, h2)[:order])
+
+
+torch.fx.wrap('trainable_combination')
+
+
 class MultistepBlock(nn.Module):
     """One step y[n+1] = sum_i a_i P_i(y[n-i]) + beta f(y[n]) on the state (y[n], y[n-1], y[n-2]).
 
@@ -94,13 +137,14 @@ class MultistepBlock(nn.Module):
         stem_skip: the CIFAR bottleneck nets' block 0: the skip term is its own
             BN-ReLU-1x1 conv of y[0], and the raw y[0] is what is passed on as history.
 
-    The combination costs what a residual addition costs wherever it can: fixed coefficients
-    are fused into the additions (``torch.add(y, x, alpha=a)``), trainable ones into
-    ``addcmul``, and every term after the first is added in place; a starter or PreResNet
-    block does one addition, a third-order block three or four element-wise passes (not
-    seven) and no extra allocations.
+    The combination costs what a residual addition costs wherever it can: beta rides on the
+    last convolution's weight (``residual``) and the other terms are added in place on its
+    output (``y.add_(x, alpha=a)``), so a starter or PreResNet block does one element-wise
+    pass, a third-order block three, and neither allocates.  Trainable coefficients go
+    through ``TrainableCombination``, whose backward computes their gradients as dot products.
     """
-    trainable: Final[bool]  # a TorchScript constant: only the path in use is compiled
+    trainable: Final[bool]  # TorchScript constants: only the paths in use are compiled
+    bottleneck: Final[bool]
 
     def __init__(
             self,
@@ -133,31 +177,56 @@ class MultistepBlock(nn.Module):
         self.coefficients = coefficients if self.trainable else None
         self.fixed_scheme = None if self.trainable else (coefficients or Scheme((1.0,), 1.0))
         self.fixed: List[float] = [] if self.trainable else [*self.fixed_scheme.alphas, self.fixed_scheme.beta]
+        self.fixed_beta = 1.0 if self.trainable else self.fixed_scheme.beta
+        self.bottleneck = bottleneck
 
     def scheme(self) -> Scheme:
         """This block's coefficients now (the learned ones for a trainable scheme)."""
         return self.coefficients.scheme() if self.trainable else self.fixed_scheme
 
+    def residual(self, pre: torch.Tensor, beta: Optional[torch.Tensor]) -> torch.Tensor:
+        """beta f(y[n]) from the pre-activated input, as f with its last convolution's weight times beta.
+
+        Scaling the small weight instead of the output saves an element-wise pass over the
+        activations in the forward and another in the backward, and leaves a fresh tensor that
+        the combination can be built on in place.
+        """
+        b = self.branch
+        h = b.norm2(b.conv1(pre))
+        if self.bottleneck:
+            h = b.norm3(b.conv2(h))
+            weight = b.conv3.weight
+        else:
+            weight = b.conv2.weight
+        if beta is not None:
+            weight = weight * beta
+        elif self.fixed_beta != 1.0:
+            weight = weight * self.fixed_beta
+        return F.conv2d(h, weight, None, 1, weight.shape[-1] // 2)
+
     def forward(self, state: State) -> State:
         x, h1, h2 = state
         pre = self.norm1(x)
-        f = self.branch(pre)
         skip = self.proj_x(pre) if self.skip_preact else self.proj_x(x)
         if self.order >= 2:
             h1 = self.proj_h1(h1)
         if self.order >= 3:
             h2 = self.proj_h2(h2)
-        # y is a fresh tensor, so the later terms are added in place: no new allocations
+        # y is built in place on beta f, the fresh output of the branch's last convolution
         if self.trainable:
             c = self.coefficients()
-            y = torch.addcmul(f * c[-1], skip, c[0])
-            if self.order >= 2:
-                y = y.addcmul_(h1, c[1])  # rebinding keeps FX data flow through the in-place op
-            if self.order >= 3:
-                y = y.addcmul_(h2, c[2])
+            y = self.residual(pre, c[-1])
+            if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function: plain ops
+                y = y.addcmul_(skip, c[0])
+                if self.order >= 2:
+                    y = y.addcmul_(h1, c[1])
+                if self.order >= 3:
+                    y = y.addcmul_(h2, c[2])
+            else:
+                y = trainable_combination(c, y, skip, h1, h2, self.order)
         else:
             a = self.fixed
-            y = torch.add(skip, f, alpha=a[-1]) if a[0] == 1.0 else torch.add(skip * a[0], f, alpha=a[-1])
+            y = self.residual(pre, None).add_(skip, alpha=a[0])  # rebinding keeps FX data flow
             if self.order >= 2:
                 y = y.add_(h1, alpha=a[1])
             if self.order >= 3:
