@@ -82,7 +82,8 @@ def _residual_branch(in_chs: int, width: int, stride: int, bottleneck: bool) -> 
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """sum(a * b) in one read of each, without the product tensor (float32 accumulation for low precision)."""
+    """sum(a * b): one read of each and no product tensor for float32/64 in a shared memory layout
+    (else the plain product, summed in float32)."""
     for fmt, order in ((torch.contiguous_format, (0, 1, 2, 3)), (torch.channels_last, (0, 2, 3, 1))):
         if (a.dtype == b.dtype and a.dtype in (torch.float32, torch.float64) and a.dim() == 4
                 and a.is_contiguous(memory_format=fmt) and b.is_contiguous(memory_format=fmt)):
@@ -540,8 +541,8 @@ CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog
 
 # NAME.TAG -> sha256 of its safetensors file (train/release.py writes both)
 PACKAGED_WEIGHTS = {
-    'preresnet_20.cifar10': 'f9ecec02a83e5df84d4e9ab8a6eb34ba5fc28dd19f0be2c75597b778723f7fbc',
-    'zerosnet_opt_20.cifar10': '3d92f1eb5a2415f643ccba9c2a86c87845269a2122f86b86ae9cc9f6a272e476',
+    'preresnet_20.cifar10': '3f729607ca26d9d34eaafb6c9d435bb18f23e14c64a06817447e2563f9320f1d',
+    'zerosnet_opt_20.cifar10': '0f60e24d1fbe22595fa55295c2df2b92dd837c63f3e94113b64c231ee3c6521f',
 }
 
 

@@ -1,0 +1,96 @@
+"""Where a ZeroSNet train step spends the time that a PreResNet step of the same depth does not.
+
+    python benchmarks/attribution.py --depth 56
+
+torch.profiler records a few train steps (forward, backward, SGD step; batch 128, 32x32,
+channels_last) of preresnet_N, zerosnet_opt_N and zerosnet_tra_N, interleaved, and sums the
+self time of every aten operator per step.  The operators are grouped: convolutions, batch
+norm and ReLU (the layers both families share), the element-wise arithmetic (the multistep
+combination, the accumulation of gradients, the SGD update), and the rest (loss, views, ...).
+The columns against PreResNet are the cost of the multistep scheme, in ms per step and as a
+share of the PreResNet step; profiling adds a little time to every operator alike.
+"""
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from speed import build, train_step
+
+GROUPS = {
+    'convolution': ('convolution', 'conv2d'),
+    'batch norm, ReLU': ('batch_norm', 'relu', 'threshold_backward'),
+    'element-wise (combination, grad accumulation, SGD)': (
+        'aten::add', 'aten::mul', 'aten::addcmul', 'aten::dot', 'aten::sum', 'aten::stack', 'aten::copy_'),
+}
+
+
+def group_of(op: str) -> str:
+    for group, keys in GROUPS.items():
+        if any(op == k or op.startswith(k + '_') or (not k.startswith('aten::') and k in op) for k in keys):
+            return group
+    return 'other'
+
+
+def profile_steps(names: list, args) -> dict:
+    """Per model: ms per step of each aten operator (self time, summed over its calls)."""
+    x = torch.randn(args.batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (args.batch_size,))
+    built = [build(n, args) for n in names]
+    for b in built:
+        for _ in range(args.warmup):
+            train_step(*b, x, y, args)
+    per_op = {n: defaultdict(float) for n in names}
+    for r in range(args.steps):
+        for i in (range(len(names)) if r % 2 == 0 else reversed(range(len(names)))):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                train_step(*built[i], x, y, args)
+            for event in prof.key_averages():
+                if event.key.startswith('aten::'):
+                    per_op[names[i]][event.key] += event.self_cpu_time_total / 1e3 / args.steps
+    return per_op
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--depth', type=int, default=56)
+    p.add_argument('--batch-size', type=int, default=128)
+    p.add_argument('--steps', type=int, default=4, help='profiled steps per model')
+    p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--json', help='also write the per-operator times here')
+    args = p.parse_args(argv)
+    args.device, args.amp, args.compile = 'cpu', False, False
+
+    names = [f'preresnet_{args.depth}', f'zerosnet_opt_{args.depth}', f'zerosnet_tra_{args.depth}']
+    per_op = profile_steps(names, args)
+    groups = {n: defaultdict(float) for n in names}
+    for n in names:
+        for op, ms in per_op[n].items():
+            groups[n][group_of(op)] += ms
+    base = sum(groups[names[0]].values())
+
+    print(f'# CPU, {torch.get_num_threads()} threads; torch {torch.__version__}; depth {args.depth}; '
+          f'batch {args.batch_size}; {args.steps} profiled train steps per model; ms per step')
+    print(f"{'':54s} {'PreResNet':>10s} {'Opt':>8s} {'Tra':>8s} {'Opt-P':>8s} {'% of P':>7s} {'Tra-Opt':>8s} {'% of P':>7s}")
+    for g in [*GROUPS, 'other', 'total']:
+        v = [sum(groups[n].values()) if g == 'total' else groups[n][g] for n in names]
+        print(f'{g:54s} {v[0]:10.1f} {v[1]:8.1f} {v[2]:8.1f} {v[1] - v[0]:8.1f} {100 * (v[1] - v[0]) / base:6.1f}% '
+              f'{v[2] - v[1]:8.1f} {100 * (v[2] - v[1]) / base:6.1f}%')
+    print('\nlargest per-operator differences, Opt - PreResNet (ms per step):')
+    ops = set().union(*(per_op[n] for n in names))
+    diffs = sorted(ops, key=lambda op: -abs(per_op[names[1]].get(op, 0) - per_op[names[0]].get(op, 0)))
+    for op in diffs[:10]:
+        print(f'  {op:44s} {per_op[names[0]].get(op, 0):8.1f} {per_op[names[1]].get(op, 0):8.1f} '
+              f'{per_op[names[1]].get(op, 0) - per_op[names[0]].get(op, 0):+8.1f}')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(args=vars(args), per_op=per_op, groups=groups), f, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
