@@ -146,6 +146,7 @@ class MultistepBlock(nn.Module):
     """
     trainable: Final[bool]  # TorchScript constants: only the paths in use are compiled
     bottleneck: Final[bool]
+    fixed: List[float]  # (alpha_0, ..., beta); empty for trainable coefficients
 
     def __init__(
             self,
@@ -177,8 +178,7 @@ class MultistepBlock(nn.Module):
         self.trainable = isinstance(coefficients, nn.Module)
         self.coefficients = coefficients if self.trainable else None
         self.fixed_scheme = None if self.trainable else (coefficients or Scheme((1.0,), 1.0))
-        self.fixed: List[float] = [] if self.trainable else [*self.fixed_scheme.alphas, self.fixed_scheme.beta]
-        self.fixed_beta = 1.0 if self.trainable else self.fixed_scheme.beta
+        self.fixed = [] if self.trainable else [*self.fixed_scheme.alphas, self.fixed_scheme.beta]
         self.bottleneck = bottleneck
 
     def scheme(self) -> Scheme:
@@ -201,8 +201,8 @@ class MultistepBlock(nn.Module):
             weight = b.conv2.weight
         if beta is not None:
             weight = weight * beta
-        elif self.fixed_beta != 1.0:
-            weight = weight * self.fixed_beta
+        elif self.fixed[-1] != 1.0:
+            weight = weight * self.fixed[-1]
         return F.conv2d(h, weight, None, 1, weight.shape[-1] // 2)
 
     def forward(self, state: State) -> State:
