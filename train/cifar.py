@@ -38,7 +38,7 @@ from zerosnet_zoo import stability
 from zerosnet_zoo.cli import parse_model_kwargs
 from zerosnet_zoo.data import load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import accuracy
-from zerosnet_zoo.io import atomic_path
+from zerosnet_zoo.io import atomic_path, checkpoint_file
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,7 +58,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--output', required=True, help='run directory')
     p.add_argument('--resume', action='store_true', help='continue the run in --output')
     p.add_argument('--init-from', metavar='SAFETENSORS',
-                   help="start from these weights (e.g. an earlier run's model.safetensors) with a fresh "
+                   help="start from these weights (an earlier run directory or its model.safetensors) with a fresh "
                         'optimizer and schedule: a warm restart')
     p.add_argument('--train-subset', type=int, help='train on a seeded random subset of this size')
     p.add_argument('--test-subset', type=int, help='evaluate on a seeded random subset of this size')
@@ -91,9 +91,11 @@ def scheme_record(model) -> dict:
     }
 
 
-def init_weights(model: torch.nn.Module, path: Path) -> None:
-    if not path.is_file():
-        sys.exit(f'--init-from {path}: no such file; pass the model.safetensors of an earlier run')
+def init_weights(model: torch.nn.Module, path: str) -> None:
+    try:
+        path = checkpoint_file(path)
+    except FileNotFoundError as e:
+        sys.exit(f'--init-from {path}: no such file; pass an earlier run directory or its model.safetensors ({e})')
     try:
         model.load_state_dict(load_file(str(path)))
     except RuntimeError as e:
@@ -123,7 +125,7 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     model = timm.create_model(args.model, num_classes=len(train.classes), **parse_model_kwargs(args.model_kwargs))
     if args.init_from and not args.resume:
-        init_weights(model, Path(args.init_from))
+        init_weights(model, args.init_from)
     model.to(device=device, memory_format=memory_format)
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)

@@ -32,7 +32,7 @@ import torch
 
 from zerosnet_zoo import cli
 from zerosnet_zoo.hub import training_summary
-from zerosnet_zoo.io import atomic_path
+from zerosnet_zoo.io import atomic_path, checkpoint_file
 from zerosnet_zoo.weights import HF_ORGANIZATION, WEIGHTS_DIR, sha256_of
 
 # Paper Table 4 (CIFAR-10 top-1, mean of 3 seeds, 160 epochs, lr / 10 at 1/2 and 3/4).
@@ -73,7 +73,7 @@ def training_stages(run: Path) -> list[dict]:
         stages.insert(0, {'recipe': recipe, 'log': log})
         if not recipe.get('init_from'):
             return stages
-        run = Path(recipe['init_from']).parent
+        run = checkpoint_file(recipe['init_from']).parent
 
 
 def train_command(recipe: dict, data_dir: str) -> str:

@@ -58,15 +58,17 @@ def _scheme_lines(model: MultistepResNet) -> list[str]:
 
 def training_summary(record: dict) -> str:
     """The recipe of a provenance record in words; a warm restart is described stage by stage."""
+    staged = len(record['stages']) > 1
     clauses = []
     for i, stage in enumerate(record['stages']):
         r = stage['recipe']
-        clauses.append(f"SGD (momentum {r['momentum']}), lr {r['lr']} with a {r['schedule']} schedule, weight decay "
-                       f"{r['weight_decay']}, batch {r['batch_size']}, {stage['epochs']} epochs, seed {r['seed']}")
-        if len(record['stages']) > 1:
+        clause = (f"SGD (momentum {r['momentum']}), lr {r['lr']} with a {r['schedule']} schedule, weight decay "
+                  f"{r['weight_decay']}, batch {r['batch_size']}, {stage['epochs']} epochs, seed {r['seed']}")
+        if staged:
             start = 'from random initialization' if i == 0 else f'a warm restart from the weights of stage {i}'
-            clauses[-1] = f'stage {i + 1}, {start}: {clauses[-1]}'
-    prefix = f"{record['epochs']} epochs in all; " if len(clauses) > 1 else ''
+            clause = f'stage {i + 1}, {start}: {clause}'
+        clauses.append(clause)
+    prefix = f"{record['epochs']} epochs in all; " if staged else ''
     return prefix + '; '.join(clauses) + '; random crop 32 (padding 4) and horizontal flip'
 
 
