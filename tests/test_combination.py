@@ -83,14 +83,16 @@ def test_dot_is_the_sum_of_products(formats, dtype):
 
 
 @pytest.mark.parametrize('name', ['zerosnet_tra_20', 'lmresnet_20'])
-def test_scripted_trainable_combination_matches_eager(name):
-    """TorchScript takes the plain-op path; its outputs and gradients equal the autograd.Function's."""
+@pytest.mark.parametrize('wrap', ['script', 'compile'])
+def test_plain_op_trainable_combination_matches_eager(name, wrap):
+    """TorchScript and torch.compile take the plain-op path; its gradients equal the autograd.Function's."""
     torch.manual_seed(0)
     model = timm.create_model(name, zero_init_last=False).train()
-    scripted = torch.jit.script(model)
+    # aot_eager traces through autograd as inductor does, without needing a C++ toolchain
+    wrapped = torch.jit.script(model) if wrap == 'script' else torch.compile(model, backend='aot_eager')
     x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     grads = []
-    for m in (model, scripted):
+    for m in (model, wrapped):
         model.zero_grad()
         with torch.random.fork_rng():
             m(x).square().sum().backward()

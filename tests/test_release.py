@@ -92,6 +92,22 @@ def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
     assert summary.startswith('3 epochs in all; stage 1, from random initialization')
     assert 'stage 2, a warm restart from the weights of stage 1: SGD (momentum 0.9), lr 0.05' in summary
 
+    # A third stage continued from the released file takes the first two over from its record.
+    released = next(weights.glob('preresnet_20.cifar10-*.safetensors'))
+    third, weights3 = tmp_path / 'third', tmp_path / 'weights3'
+    assert cifar.main([*common, '--epochs', '1', '--lr', '0.02', '--seed', '2',
+                       '--init-from', str(released), '--output', str(third)]) == 0
+    assert release.main(['--run', str(third), '--name', 'preresnet_20.cifar10', '--data-dir', str(data),
+                         '--hardware', 'test machine', '--attack-images', '10', '--weights-dir', str(weights3)]) == 0
+    record3 = json.loads((weights3 / 'preresnet_20.cifar10.json').read_text())
+    assert record3['stages'][:2] == record['stages'] and record3['stages'][2]['recipe']['lr'] == 0.02
+    assert record3['command'].startswith(record['command'] + ' && ') \
+        and record3['command'].endswith(f"--init-from {second}/model.safetensors --output {third}")
+    logs3 = [json.loads(line) for line in (weights3 / 'preresnet_20.cifar10.log.jsonl').read_text().splitlines()]
+    assert logs3[:3] == logs and [(line['stage'], line['epoch']) for line in logs3[3:]] == [(3, 1)]
+    with pytest.raises(SystemExit, match='neither in a train/cifar.py run'):
+        release.released_stages(first / 'model.safetensors')
+
 
 def test_init_from_must_fit_the_model(tmp_path):
     cifar = load_script('cifar')

@@ -4,7 +4,9 @@
         --data-dir ../shared/data/cifar10-jpeg --hardware "2-core AMD EPYC, 1 thread"
 
 A run started with ``--init-from`` (a warm restart) is released with the runs it continued:
-their recipes and logs become the weight's training stages.
+their recipes and logs become the weight's training stages. When it continued a released
+weight (the package's own file, say), the stages recorded in that weight's NAME.TAG.json are
+taken over.
 
 It measures the weight with ``zerosnet-zoo eval`` (clean top-1/top-5 and the paper's input
 noises on the whole test split, FGSM and PGD on a seeded subset), then writes into
@@ -73,17 +75,44 @@ def training_stages(run: Path) -> list[dict]:
         stages.insert(0, {'recipe': recipe, 'log': log})
         if not recipe.get('init_from'):
             return stages
-        run = checkpoint_file(recipe['init_from']).parent
+        start = checkpoint_file(recipe['init_from'])
+        if not (start.parent / 'args.json').is_file():
+            # Continued from a released weight: its record already holds every earlier stage.
+            return released_stages(start) + stages
+        run = start.parent
 
 
-def train_command(recipe: dict, data_dir: str) -> str:
-    """The train/cifar.py command line that reproduces one stage."""
-    flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items()
-                     if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed'))
-    return (f"python train/cifar.py --model {recipe['model']} --data-dir {data_dir} {flags}"
-            + (' --channels-last' if recipe.get('channels_last') else '')
-            + (f" --init-from {recipe['init_from']}" if recipe.get('init_from') else '')
-            + f" --output {recipe['output']}")
+def released_stages(weights: Path) -> list[dict]:
+    """The stages of a weight this script released, from the NAME.TAG.json beside it with the same sha256."""
+    sha = sha256_of(weights)
+    for path in weights.parent.glob('*.json'):
+        record = json.loads(path.read_text())
+        if isinstance(record, dict) and record.get('sha256') == sha:
+            log = [json.loads(line) for line in (path.parent / f"{record['name']}.log.jsonl").read_text().splitlines()]
+            return [{'recipe': stage['recipe'],
+                     'log': [{k: v for k, v in line.items() if k != 'stage'} for line in log if line['stage'] == i]}
+                    for i, stage in enumerate(record['stages'], start=1)]
+    raise SystemExit(f'{weights} is neither in a train/cifar.py run directory nor a weight released by '
+                     'train/release.py (no NAME.TAG.json with its sha256 beside it); release the run it came from')
+
+
+def train_commands(stages: list[dict], data_dir: str) -> list[str]:
+    """The train/cifar.py command lines that reproduce the stages, each from the one before.
+
+    A stage continues from the previous stage's output (the very file, or a released copy of
+    it with the same sha256), so the commands chain whatever path the run itself was given.
+    """
+    commands, previous = [], None
+    for stage in stages:
+        recipe = stage['recipe']
+        flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items()
+                         if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed'))
+        commands.append(f"python train/cifar.py --model {recipe['model']} --data-dir {data_dir} {flags}"
+                        + (' --channels-last' if recipe.get('channels_last') else '')
+                        + (f' --init-from {Path(previous) / "model.safetensors"}' if previous else '')
+                        + f" --output {recipe['output']}")
+        previous = recipe['output']
+    return commands
 
 
 def paper_reference(model: str) -> dict | None:
@@ -175,17 +204,18 @@ def main(argv=None) -> int:
 
     sha = sha256_of(weights)
     log = [{**line, 'stage': i + 1} for i, stage in enumerate(stages) for line in stage['log']]
+    commands = train_commands(stages, args.data_dir)
     pretrained = f'zerosnet-zoo eval --model {args.name} --pretrained --data-dir {args.data_dir}'
     record = {
         'name': args.name,
         'model': model,
         'sha256': sha,
         'dataset': DATASET,
-        'stages': [{'recipe': s['recipe'], 'command': train_command(s['recipe'], args.data_dir),
+        'stages': [{'recipe': s['recipe'], 'command': command,
                     'epochs': len(s['log']), 'train_seconds': sum(r['seconds'] for r in s['log'])}
-                   for s in stages],
+                   for s, command in zip(stages, commands)],
         'epochs': len(log),
-        'command': ' && '.join(train_command(s['recipe'], args.data_dir) for s in stages),
+        'command': ' && '.join(commands),
         'hardware': args.hardware,
         'torch': torch.__version__,
         'train_seconds': sum(r['seconds'] for r in log),

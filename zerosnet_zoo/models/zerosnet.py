@@ -115,9 +115,26 @@ class TrainableCombination(torch.autograd.Function):
         return (grad_c, grad, *grad_terms)
 
 
+def addcmul_combination(c: torch.Tensor, f: torch.Tensor, skip: torch.Tensor, h1: torch.Tensor,
+                        h2: torch.Tensor, order: int) -> torch.Tensor:
+    """f + c[0] skip (+ c[1] h1 (+ c[2] h2)) in place on f, with autograd's own ops."""
+    f = f.addcmul_(skip, c[0])
+    if order >= 2:
+        f = f.addcmul_(h1, c[1])
+    if order >= 3:
+        f = f.addcmul_(h2, c[2])
+    return f
+
+
 def trainable_combination(c: torch.Tensor, f: torch.Tensor, skip: torch.Tensor, h1: torch.Tensor,
                           h2: torch.Tensor, order: int) -> torch.Tensor:
-    """f + c[0] skip (+ c[1] h1 (+ c[2] h2)) for the first ``order`` terms (an FX leaf)."""
+    """f + c[0] skip (+ c[1] h1 (+ c[2] h2)) for the first ``order`` terms (an FX leaf).
+
+    Under torch.compile the plain ops win: inductor fuses them, and their coefficient
+    gradients, into neighbouring kernels, which it cannot do through the Function.
+    """
+    if torch.compiler.is_compiling():
+        return addcmul_combination(c, f, skip, h1, h2, order)
     return TrainableCombination.apply(c[:order], f, *(skip, h1, h2)[:order])
 
 
@@ -217,12 +234,8 @@ class MultistepBlock(nn.Module):
         if self.trainable:
             c = self.coefficients()
             y = self.residual(pre, c[-1])
-            if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function: plain ops
-                y = y.addcmul_(skip, c[0])
-                if self.order >= 2:
-                    y = y.addcmul_(h1, c[1])
-                if self.order >= 3:
-                    y = y.addcmul_(h2, c[2])
+            if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function
+                y = addcmul_combination(c, y, skip, h1, h2, self.order)
             else:
                 y = trainable_combination(c, y, skip, h1, h2, self.order)
         else:
