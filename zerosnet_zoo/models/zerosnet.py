@@ -554,8 +554,8 @@ CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog
 
 # NAME.TAG -> sha256 of its safetensors file (train/release.py writes both)
 PACKAGED_WEIGHTS = {
-    'preresnet_20.cifar10': '3f729607ca26d9d34eaafb6c9d435bb18f23e14c64a06817447e2563f9320f1d',
-    'zerosnet_opt_20.cifar10': '0f60e24d1fbe22595fa55295c2df2b92dd837c63f3e94113b64c231ee3c6521f',
+    'preresnet_20.cifar10': '7457d38a92c9a93fac7a7c9a9403e635556114d73f7fa9466528e94d326dd99a',
+    'zerosnet_opt_20.cifar10': '8cc07dfd6683f10ab91e73c3418559c63122da62de93795c1e17e45273229033',
 }
 
 
