@@ -130,8 +130,8 @@ def trainable_combination(c: torch.Tensor, f: torch.Tensor, skip: torch.Tensor, 
                           h2: torch.Tensor, order: int) -> torch.Tensor:
     """f + c[0] skip (+ c[1] h1 (+ c[2] h2)) for the first ``order`` terms (an FX leaf).
 
-    Under torch.compile the plain ops win: inductor fuses them, and their coefficient
-    gradients, into neighbouring kernels, which it cannot do through the Function.
+    Under torch.compile the plain ops win: inductor fuses the additions and the gradient
+    scalings into neighbouring kernels, which it cannot do through the Function.
     """
     if torch.compiler.is_compiling():
         return addcmul_combination(c, f, skip, h1, h2, order)
