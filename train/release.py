@@ -62,6 +62,10 @@ def measure(argv: list[str]) -> dict:
     return json.loads(out.getvalue())
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def training_stages(run: Path) -> list[dict]:
     """A finished run and, when it was a warm restart (``--init-from``), the runs it continued, oldest first."""
     stages = []
@@ -69,7 +73,7 @@ def training_stages(run: Path) -> list[dict]:
         if not (run / 'args.json').is_file():
             raise SystemExit(f'{run} holds no train/cifar.py run (no args.json)')
         recipe = json.loads((run / 'args.json').read_text())
-        log = [json.loads(line) for line in (run / 'log.jsonl').read_text().splitlines()]
+        log = read_jsonl(run / 'log.jsonl')
         if len(log) != recipe['epochs'] or not (run / 'model.safetensors').is_file():
             raise SystemExit(f'{run} is not a finished run: {len(log)} of {recipe["epochs"]} epochs logged')
         stages.insert(0, {'recipe': recipe, 'log': log})
@@ -88,7 +92,7 @@ def released_stages(weights: Path) -> list[dict]:
     for path in weights.parent.glob('*.json'):
         record = json.loads(path.read_text())
         if isinstance(record, dict) and record.get('sha256') == sha:
-            log = [json.loads(line) for line in (path.parent / f"{record['name']}.log.jsonl").read_text().splitlines()]
+            log = read_jsonl(path.parent / f"{record['name']}.log.jsonl")
             return [{'recipe': stage['recipe'],
                      'log': [{k: v for k, v in line.items() if k != 'stage'} for line in log if line['stage'] == i]}
                     for i, stage in enumerate(record['stages'], start=1)]
