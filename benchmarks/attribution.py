@@ -1,57 +1,79 @@
-"""Where a ZeroSNet train step spends the time that a PreResNet step of the same depth does not.
+"""Where a ZeroSNet step spends the time that a PreResNet step of the same depth does not.
 
-    python benchmarks/attribution.py --depth 56
+    python benchmarks/attribution.py --depth 56                      # eager train step
+    python benchmarks/attribution.py --depth 56 --compile --infer    # compiled inference
 
-torch.profiler records a few train steps (forward, backward, SGD step; batch 128, 32x32,
-channels_last) of preresnet_N, zerosnet_opt_N and zerosnet_tra_N, interleaved, and sums the
-self time of every aten operator per step.  The operators are grouped: convolutions, batch
-norm and ReLU (the layers both families share), the element-wise arithmetic (the multistep
-combination, the accumulation of gradients, the SGD update), and the rest (loss, views, ...).
-The columns against PreResNet are the cost of the multistep scheme, in ms per step and as a
-share of the PreResNet step; profiling adds a little time to every operator alike.
+torch.profiler records a few steps (a train step is forward, backward and an SGD step;
+inference is a forward under no_grad; batch 128, 32x32, channels_last) of preresnet_N,
+zerosnet_opt_N and zerosnet_tra_N, interleaved, and sums the self time of every aten
+operator, and with --compile of every kernel inductor generated, per step.  The operators
+are grouped: the 3x3 convolutions (the same in both families), the 1x1 projections (P_0 in
+both families; P_1 and P_2 at the stage transitions, which only third-order blocks have),
+batch norm and ReLU, the element-wise arithmetic (the multistep combination, the
+accumulation of gradients, the SGD update), inductor's fused kernels (batch norm, ReLU and
+the combination in one pass), and the rest (loss, views, ...).  The columns against
+PreResNet are the cost of the multistep scheme, in ms per step and as a share of the
+PreResNet step; profiling adds a little time to every operator alike.
 """
 
 import argparse
 import json
+import re
 import sys
 from collections import defaultdict
 
 import torch
+import torch._inductor.config
 from torch.profiler import ProfilerActivity, profile
 
-from speed import build, train_step
+from speed import build, infer_step, train_step
 
 GROUPS = {
-    'convolution': ('convolution', 'conv2d'),
+    '3x3 convolutions': ('convolution', 'conv2d'),
+    '1x1 projections': (),  # convolutions with a 1x1 weight, see op_name
     'batch norm, ReLU': ('batch_norm', 'relu', 'threshold_backward'),
     'element-wise (combination, grad accumulation, SGD)': (
-        'aten::add', 'aten::mul', 'aten::addcmul', 'aten::dot', 'aten::sum', 'aten::stack', 'aten::copy_'),
+        'aten::add', 'aten::mul', 'aten::addcmul', 'aten::dot', 'aten::sum', 'aten::stack', 'aten::copy_',
+        'aten::_foreach'),
+    'inductor fused kernels (BN, ReLU, combination)': ('cpp_fused',),
 }
 
 
+def op_name(event) -> str:
+    """The event's name, with ' 1x1' appended for a convolution whose weight is 1x1."""
+    is_conv = 'convolution' in event.key or 'conv2d' in event.key
+    if is_conv and any(len(s) == 4 and s[2:] == [1, 1] for s in event.input_shapes):
+        return event.key + ' 1x1'
+    return event.key
+
+
 def group_of(op: str) -> str:
+    if op.endswith(' 1x1'):
+        return '1x1 projections'
+    if 'cpp_fused' in op:  # before the name matches below: inductor names kernels after what they fuse
+        return 'inductor fused kernels (BN, ReLU, combination)'
     for group, keys in GROUPS.items():
         if any(op == k or op.startswith(k + '_') or (not k.startswith('aten::') and k in op) for k in keys):
             return group
     return 'other'
 
 
-def profile_steps(names: list, args) -> dict:
-    """Per model: ms per step of each aten operator (self time, summed over its calls)."""
+def profile_steps(names: list, step, args) -> dict:
+    """Per model: ms per step of each aten operator and inductor kernel (self time, summed over its calls)."""
     x = torch.randn(args.batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,))
     built = [build(n, args) for n in names]
     for b in built:
         for _ in range(args.warmup):
-            train_step(*b, x, y, args)
+            step(*b, x, y, args)
     per_op = {n: defaultdict(float) for n in names}
     for r in range(args.steps):
         for i in (range(len(names)) if r % 2 == 0 else reversed(range(len(names)))):
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                train_step(*built[i], x, y, args)
-            for event in prof.key_averages():
-                if event.key.startswith('aten::'):
-                    per_op[names[i]][event.key] += event.self_cpu_time_total / 1e3 / args.steps
+            with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+                step(*built[i], x, y, args)
+            for event in prof.key_averages(group_by_input_shape=True):
+                if event.key.startswith('aten::') or 'cpp_fused' in event.key:
+                    per_op[names[i]][re.sub(r'^graph_\d+_', '', op_name(event))] += event.self_cpu_time_total / 1e3 / args.steps
     return per_op
 
 
@@ -61,20 +83,25 @@ def main(argv=None) -> int:
     p.add_argument('--batch-size', type=int, default=128)
     p.add_argument('--steps', type=int, default=4, help='profiled steps per model')
     p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--compile', action='store_true', help='torch.compile the models (inductor)')
+    p.add_argument('--infer', action='store_true', help='profile inference instead of a train step')
     p.add_argument('--json', help='also write the per-operator times here')
     args = p.parse_args(argv)
-    args.device, args.amp, args.compile = 'cpu', False, False
+    args.device, args.amp = 'cpu', False
+    # inductor's C++ kernels report themselves to the profiler only with this set
+    torch._inductor.config.cpp.enable_kernel_profile = True
 
     names = [f'preresnet_{args.depth}', f'zerosnet_opt_{args.depth}', f'zerosnet_tra_{args.depth}']
-    per_op = profile_steps(names, args)
+    per_op = profile_steps(names, infer_step if args.infer else train_step, args)
     groups = {n: defaultdict(float) for n in names}
     for n in names:
         for op, ms in per_op[n].items():
             groups[n][group_of(op)] += ms
     base = sum(groups[names[0]].values())
 
-    print(f'# CPU, {torch.get_num_threads()} threads; torch {torch.__version__}; depth {args.depth}; '
-          f'batch {args.batch_size}; {args.steps} profiled train steps per model; ms per step')
+    print(f"# CPU, {torch.get_num_threads()} threads; torch {torch.__version__}; depth {args.depth}; "
+          f"batch {args.batch_size}; {'compiled' if args.compile else 'eager'}; {args.steps} profiled "
+          f"{'inference' if args.infer else 'train'} steps per model; ms per step")
     print(f"{'':54s} {'PreResNet':>10s} {'Opt':>8s} {'Tra':>8s} {'Opt-P':>8s} {'% of P':>7s} {'Tra-Opt':>8s} {'% of P':>7s}")
     for g in [*GROUPS, 'other', 'total']:
         v = [sum(groups[n].values()) if g == 'total' else groups[n][g] for n in names]
@@ -84,7 +111,7 @@ def main(argv=None) -> int:
     ops = set().union(*(per_op[n] for n in names))
     diffs = sorted(ops, key=lambda op: -abs(per_op[names[1]].get(op, 0) - per_op[names[0]].get(op, 0)))
     for op in diffs[:10]:
-        print(f'  {op:44s} {per_op[names[0]].get(op, 0):8.1f} {per_op[names[1]].get(op, 0):8.1f} '
+        print(f'  {op[:60]:60s} {per_op[names[0]].get(op, 0):8.1f} {per_op[names[1]].get(op, 0):8.1f} '
               f'{per_op[names[1]].get(op, 0) - per_op[names[0]].get(op, 0):+8.1f}')
     if args.json:
         with open(args.json, 'w') as f:

@@ -554,8 +554,8 @@ CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog
 
 # NAME.TAG -> sha256 of its safetensors file (train/release.py writes both)
 PACKAGED_WEIGHTS = {
-    'preresnet_20.cifar10': '7457d38a92c9a93fac7a7c9a9403e635556114d73f7fa9466528e94d326dd99a',
-    'zerosnet_opt_20.cifar10': '8cc07dfd6683f10ab91e73c3418559c63122da62de93795c1e17e45273229033',
+    'preresnet_20.cifar10': 'e6ef97a3d5dedee9f115ff4dd2f4dc22abe93192cecb4a54b21723d45d1be001',
+    'zerosnet_opt_20.cifar10': '32d199c0a933a08e4ff06b469cd883e4dd5af8bc88b7d10c53032073da36876c',
 }
 
 
