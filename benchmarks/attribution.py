@@ -7,8 +7,9 @@ torch.profiler records a few steps (a train step is forward, backward and an SGD
 inference is a forward under no_grad; batch 128, 32x32, channels_last) of preresnet_N,
 zerosnet_opt_N and zerosnet_tra_N, interleaved, and sums the self time of every aten
 operator, and with --compile of every kernel inductor generated, per step.  The operators
-are grouped: the 3x3 convolutions (the same in both families), the 1x1 projections (P_0 in
-both families; P_1 and P_2 at the stage transitions, which only third-order blocks have),
+are grouped: the 3x3 convolutions (the same in both families), the 1x1 convolutions (at the
+basic-block depths the projections: P_0 in both families, P_1 and P_2 at the stage
+transitions, which only third-order blocks have; at bottleneck depths the branches' too),
 batch norm and ReLU, the element-wise arithmetic (the multistep combination, the
 accumulation of gradients, the SGD update), inductor's fused kernels (batch norm, ReLU and
 the combination in one pass), and the rest (loss, views, ...).  The columns against
