@@ -29,30 +29,29 @@ from torch.profiler import ProfilerActivity, profile
 
 from speed import build, infer_step, train_step
 
+# Matched in this order: a 1x1 convolution (op_name marks it) and an inductor kernel (named
+# after what it fuses, e.g. ..._batch_norm_..._relu) before the names of the layers.
 GROUPS = {
+    '1x1 projections': (' 1x1',),
+    'inductor fused kernels (BN, ReLU, combination)': ('cpp_fused',),
     '3x3 convolutions': ('convolution', 'conv2d'),
-    '1x1 projections': (),  # convolutions with a 1x1 weight, see op_name
     'batch norm, ReLU': ('batch_norm', 'relu', 'threshold_backward'),
     'element-wise (combination, grad accumulation, SGD)': (
         'aten::add', 'aten::mul', 'aten::addcmul', 'aten::dot', 'aten::sum', 'aten::stack', 'aten::copy_',
         'aten::_foreach'),
-    'inductor fused kernels (BN, ReLU, combination)': ('cpp_fused',),
 }
 
 
 def op_name(event) -> str:
-    """The event's name, with ' 1x1' appended for a convolution whose weight is 1x1."""
-    is_conv = 'convolution' in event.key or 'conv2d' in event.key
+    """The event's name without inductor's graph prefix, with ' 1x1' appended for a convolution whose weight is 1x1."""
+    name = re.sub(r'^graph_\d+_', '', event.key)
+    is_conv = 'convolution' in name or 'conv2d' in name
     if is_conv and any(len(s) == 4 and s[2:] == [1, 1] for s in event.input_shapes):
-        return event.key + ' 1x1'
-    return event.key
+        return name + ' 1x1'
+    return name
 
 
 def group_of(op: str) -> str:
-    if op.endswith(' 1x1'):
-        return '1x1 projections'
-    if 'cpp_fused' in op:  # before the name matches below: inductor names kernels after what they fuse
-        return 'inductor fused kernels (BN, ReLU, combination)'
     for group, keys in GROUPS.items():
         if any(op == k or op.startswith(k + '_') or (not k.startswith('aten::') and k in op) for k in keys):
             return group
@@ -74,7 +73,7 @@ def profile_steps(names: list, step, args) -> dict:
                 step(*built[i], x, y, args)
             for event in prof.key_averages(group_by_input_shape=True):
                 if event.key.startswith('aten::') or 'cpp_fused' in event.key:
-                    per_op[names[i]][re.sub(r'^graph_\d+_', '', op_name(event))] += event.self_cpu_time_total / 1e3 / args.steps
+                    per_op[names[i]][op_name(event)] += event.self_cpu_time_total / 1e3 / args.steps
     return per_op
 
 
