@@ -92,19 +92,27 @@ def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
     assert summary.startswith('3 epochs in all; stage 1, from random initialization')
     assert 'stage 2, a warm restart from the weights of stage 1: SGD (momentum 0.9), lr 0.05' in summary
 
-    # A third stage continued from the released file takes the first two over from its record.
+    # A third stage, with weight averaging, continued from the released file takes the first two over
+    # from its record.
     released = next(weights.glob('preresnet_20.cifar10-*.safetensors'))
     third, weights3 = tmp_path / 'third', tmp_path / 'weights3'
-    assert cifar.main([*common, '--epochs', '1', '--lr', '0.02', '--seed', '2',
-                       '--init-from', str(released), '--output', str(third)]) == 0
+    assert cifar.main([*common, '--epochs', '2', '--lr', '0.02', '--seed', '2', '--swa-epochs', '1',
+                       '--swa-lr', '0.01', '--init-from', str(released), '--output', str(third)]) == 0
     assert release.main(['--run', str(third), '--name', 'preresnet_20.cifar10', '--data-dir', str(data),
                          '--hardware', 'test machine', '--attack-images', '10', '--weights-dir', str(weights3)]) == 0
     record3 = json.loads((weights3 / 'preresnet_20.cifar10.json').read_text())
     assert record3['stages'][:2] == record['stages'] and record3['stages'][2]['recipe']['lr'] == 0.02
     assert record3['command'].startswith(record['command'] + ' && ') \
         and record3['command'].endswith(f"--init-from {second}/model.safetensors --output {third}")
+    # the command given for the third stage parses back into its recipe
+    command = record3['command'].split(' && ')[-1].split()
+    assert command[:2] == ['python', 'train/cifar.py']
+    parsed, recipe = vars(cifar.parse_args(command[2:])), record3['stages'][2]['recipe']
+    for key in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed', 'swa_epochs', 'swa_lr'):
+        assert parsed[key] == recipe[key], key
+    assert 'the last 1 epochs at lr 0.01 with their weights averaged' in release.training_summary(record3)
     logs3 = [json.loads(line) for line in (weights3 / 'preresnet_20.cifar10.log.jsonl').read_text().splitlines()]
-    assert logs3[:3] == logs and [(line['stage'], line['epoch']) for line in logs3[3:]] == [(3, 1)]
+    assert logs3[:3] == logs and [(line['stage'], line['epoch']) for line in logs3[3:]] == [(3, 1), (3, 2)]
     with pytest.raises(SystemExit, match='neither in a train/cifar.py run'):
         release.released_stages(first / 'model.safetensors')
 

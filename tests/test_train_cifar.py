@@ -1,5 +1,5 @@
 """train/cifar.py on a real CIFAR-10 (JPEG q75) subset: learning, the log contract,
-kill-and-resume, and stopping on a non-finite loss."""
+kill-and-resume, stopping on a non-finite loss, and weight averaging (SWA)."""
 
 import importlib.util
 import json
@@ -120,3 +120,65 @@ def test_existing_run_needs_resume(tmp_path):
         cifar.main(['--model', 'preresnet_20', *TINY, '--epochs', '1', '--output', str(out)])
     state = torch.load(out / 'checkpoint.pt', weights_only=True)
     assert state['epoch'] == 1 and load_file(out / 'model.safetensors')
+
+
+SWA = ['--epochs', '3', '--lr', '0.05', '--swa-epochs', '2', '--swa-lr', '0.02']
+
+
+def test_swa_saves_the_average_of_the_last_epochs(tmp_path, monkeypatch):
+    iterates = []
+
+    class Recording(cifar.AveragedModel):
+        def update_parameters(self, model):
+            iterates.append({k: v.detach().clone() for k, v in model.named_parameters()})
+            super().update_parameters(model)
+
+    monkeypatch.setattr(cifar, 'AveragedModel', Recording)
+    out = tmp_path / 'swa'
+    assert cifar.main(['--model', 'zerosnet_opt_20', *TINY, *SWA, '--output', str(out)]) == 0
+    log = read_log(out)
+    assert [r['lr'] for r in log] == pytest.approx([0.05, 0.02, 0.02])
+    assert len(iterates) == 2  # one per averaged epoch
+    saved = load_file(out / 'model.safetensors')
+    for name in iterates[0]:
+        torch.testing.assert_close(saved[name], (iterates[0][name] + iterates[1][name]) / 2)
+    # the batch-norm statistics were measured for the average, not taken from the last iterate
+    last = torch.load(out / 'checkpoint.pt', weights_only=True)['model']
+    assert not any(torch.equal(saved[k], last[k]) for k in saved if k.endswith('running_var'))
+    model = timm.create_model('zerosnet_opt_20', pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors')))
+    test = cifar.load_split(DATA, 'test', limit=100, seed=0)
+    acc = cifar.accuracy(model, test.images, test.labels, model.pretrained_cfg['mean'], model.pretrained_cfg['std'])
+    assert acc == pytest.approx(log[-1]['swa_test_acc'])
+
+
+def test_swa_resume_is_bit_identical(tmp_path, monkeypatch):
+    args = ['--model', 'preresnet_20', *TINY, *SWA]
+    reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
+    assert cifar.main([*args, '--output', str(reference)]) == 0
+
+    write_log = cifar.write_log
+
+    def stop_after_two_epochs(path, records):  # after the checkpoint holding one averaged epoch
+        write_log(path, records)
+        if len(records) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cifar, 'write_log', stop_after_two_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        cifar.main([*args, '--output', str(interrupted)])
+    monkeypatch.setattr(cifar, 'write_log', write_log)
+    assert cifar.main([*args, '--output', str(interrupted), '--resume']) == 0
+    resumed, uninterrupted = load_file(interrupted / 'model.safetensors'), load_file(reference / 'model.safetensors')
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+    assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--epochs', '2', '--swa-epochs', '2', '--swa-lr', '0.01'], 'below --epochs'),
+    (['--epochs', '2', '--swa-epochs', '1'], 'needs --swa-lr'),
+])
+def test_swa_flags_are_checked(flags, message, capsys):
+    with pytest.raises(SystemExit):
+        cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y', *flags])
+    assert message in capsys.readouterr().err

@@ -7,10 +7,15 @@ Defaults are the paper's: SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 12
 4-pixel padding and horizontal flip.  The data are decoded once into uint8 tensors and
 augmented as batched tensor operations on the training device.
 
+With --swa-epochs K the last K epochs hold the learning rate at --swa-lr and average the
+weights at the end of each (stochastic weight averaging, torch.optim.swa_utils); the
+average, with its batch-norm statistics recomputed on the training data, is the output.
+
 Output (OUT = --output):
   OUT/args.json          the parsed command line (the recipe)
   OUT/log.jsonl          one JSON object per finished epoch ('seconds' is the whole epoch,
-                         'train_seconds' its training steps with augmentation)
+                         'train_seconds' its training steps with augmentation; with SWA the
+                         last also holds 'swa_test_acc', the accuracy of the output)
   OUT/model.safetensors  the final weights, for timm.create_model(NAME, pretrained=True,
                          pretrained_cfg_overlay=dict(file=...), num_classes=...)
   OUT/checkpoint.pt      resume state (model, optimizer, scheduler, log), read back with
@@ -31,6 +36,7 @@ import timm
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm import tqdm
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
@@ -54,6 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--momentum', type=float, default=0.9)
     p.add_argument('--weight-decay', type=float, default=1e-4)
     p.add_argument('--schedule', choices=('step', 'cosine'), default='step')
+    p.add_argument('--swa-epochs', type=int, default=0, help='average the weights of the last this many epochs')
+    p.add_argument('--swa-lr', type=float, help='the constant learning rate of the averaged epochs')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--output', required=True, help='run directory')
     p.add_argument('--resume', action='store_true', help='continue the run in --output')
@@ -69,14 +77,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs is None:
         args.epochs = 160 if args.dataset == 'cifar10' else 300
+    if not 0 <= args.swa_epochs < args.epochs:
+        p.error(f'--swa-epochs {args.swa_epochs} must be at least 0 and below --epochs {args.epochs}')
+    if args.swa_epochs and args.swa_lr is None:
+        p.error('--swa-epochs needs --swa-lr, the learning rate of the averaged epochs')
     return args
 
 
 def make_scheduler(optimizer, args):
     if args.schedule == 'cosine':
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
-    milestones = [args.epochs // 2, args.epochs * 3 // 4]
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    else:
+        milestones = [args.epochs // 2, args.epochs * 3 // 4]
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    if not args.swa_epochs:
+        return schedule
+    swa = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=args.swa_lr / args.lr, total_iters=args.swa_epochs)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [schedule, swa], milestones=[args.epochs - args.swa_epochs])
 
 
 def scheme_record(model) -> dict:
@@ -100,6 +117,14 @@ def init_weights(model: torch.nn.Module, path: str) -> None:
         model.load_state_dict(load_file(str(path)))
     except RuntimeError as e:
         sys.exit(f'--init-from {path} does not fit {type(model).__name__} built from --model: {e}')
+
+
+def augmented_batches(images, args, mean, std, memory_format, generator):
+    """One epoch of training batches, augmented, in the order the generator draws."""
+    order = torch.randperm(len(images), generator=generator).to(images.device)
+    for i in range(0, len(images), args.batch_size):
+        x = random_crop_flip(images[order[i:i + args.batch_size]], generator=generator)
+        yield normalize(x, mean, std).contiguous(memory_format=memory_format), order[i:i + args.batch_size]
 
 
 def write_log(path: Path, records: list) -> None:
@@ -132,6 +157,7 @@ def main(argv=None) -> int:
     scheduler = make_scheduler(optimizer, args)
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == 'cuda')
     amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
+    averaged = AveragedModel(model) if args.swa_epochs else None
 
     start_epoch, records = 0, []
     if args.resume and ckpt_path.exists():
@@ -142,6 +168,8 @@ def main(argv=None) -> int:
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
         scaler.load_state_dict(state['scaler'])
+        if averaged is not None:
+            averaged.load_state_dict(state['averaged'])
         start_epoch, records = state['epoch'], state['records']
         write_log(log_path, records)  # drop any record written after the checkpoint
         print(f'resuming {args.model} at epoch {start_epoch}', file=sys.stderr)
@@ -152,13 +180,12 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         torch.manual_seed(args.seed * 100_003 + epoch)  # dropout etc.: a function of (seed, epoch)
         g = torch.Generator().manual_seed(args.seed * 100_003 + epoch)
-        order = torch.randperm(len(labels), generator=g).to(device)
         lr = optimizer.param_groups[0]['lr']
         model.train()
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
-        for i in tqdm(range(steps), desc=f'epoch {epoch + 1}/{args.epochs}', leave=False, mininterval=1.0):
-            idx = order[i * args.batch_size:(i + 1) * args.batch_size]
-            x = normalize(random_crop_flip(images[idx], generator=g), mean, std).contiguous(memory_format=memory_format)
+        batches = augmented_batches(images, args, mean, std, memory_format, g)
+        for i, (x, idx) in enumerate(tqdm(batches, total=steps, desc=f'epoch {epoch + 1}/{args.epochs}',
+                                          leave=False, mininterval=1.0)):
             y = labels[idx]
             with torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp):
                 logits = model(x)
@@ -176,6 +203,8 @@ def main(argv=None) -> int:
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
         scheduler.step()
+        if epoch >= args.epochs - args.swa_epochs:
+            averaged.update_parameters(model)
         train_seconds = time.perf_counter() - started  # steps, augmentation and progress bar
         record = {
             'epoch': epoch + 1,
@@ -188,11 +217,20 @@ def main(argv=None) -> int:
             'train_seconds': train_seconds,
             **scheme_record(model),
         }
+        if averaged is not None and epoch + 1 == args.epochs:
+            # The average's batch-norm statistics belong to no iterate: measure them on the training data.
+            g = torch.Generator().manual_seed(args.seed * 100_003 + args.epochs)
+            with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp):
+                update_bn((x for x, _ in augmented_batches(images, args, mean, std, memory_format, g)), averaged)
+            record['swa_test_acc'] = accuracy(averaged.module, test.images, test.labels, mean, std, device=device,
+                                              channels_last=args.channels_last, amp=args.amp)
+            record['seconds'] = time.perf_counter() - started
         records.append(record)
         state = {
             'model_name': args.model, 'epoch': epoch + 1, 'records': records,
             'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
             'scheduler': scheduler.state_dict(), 'scaler': scaler.state_dict(),
+            **({'averaged': averaged.state_dict()} if averaged is not None else {}),
         }
         with atomic_path(ckpt_path) as tmp:
             torch.save(state, tmp)
@@ -200,7 +238,8 @@ def main(argv=None) -> int:
         print(json.dumps(record), file=sys.stderr)
 
     with atomic_path(weights_path) as tmp:
-        save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp),
+        final = model if averaged is None else averaged.module
+        save_file({k: v.contiguous().cpu() for k, v in final.state_dict().items()}, str(tmp),
                   metadata={'model': args.model, 'dataset': args.dataset, 'epochs': str(args.epochs)})
     return 0
 

@@ -110,7 +110,8 @@ def train_commands(stages: list[dict], data_dir: str) -> list[str]:
     for stage in stages:
         recipe = stage['recipe']
         flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items()
-                         if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed'))
+                         if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed')
+                         or k in ('swa_epochs', 'swa_lr') and recipe.get('swa_epochs'))
         commands.append(f"python train/cifar.py --model {recipe['model']} --data-dir {data_dir} {flags}"
                         + (' --channels-last' if recipe.get('channels_last') else '')
                         + (f' --init-from {Path(previous) / "model.safetensors"}' if previous else '')

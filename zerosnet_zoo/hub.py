@@ -64,6 +64,9 @@ def training_summary(record: dict) -> str:
         r = stage['recipe']
         clause = (f"SGD (momentum {r['momentum']}), lr {r['lr']} with a {r['schedule']} schedule, weight decay "
                   f"{r['weight_decay']}, batch {r['batch_size']}, {stage['epochs']} epochs, seed {r['seed']}")
+        if r.get('swa_epochs'):
+            clause += (f", the last {r['swa_epochs']} epochs at lr {r['swa_lr']} with their weights averaged "
+                       '(stochastic weight averaging, batch-norm statistics recomputed)')
         if staged:
             start = 'from random initialization' if i == 0 else f'a warm restart from the weights of stage {i}'
             clause = f'stage {i + 1}, {start}: {clause}'
