@@ -554,8 +554,8 @@ CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog
 
 # NAME.TAG -> sha256 of its safetensors file (train/release.py writes both)
 PACKAGED_WEIGHTS = {
-    'preresnet_20.cifar10': 'e6ef97a3d5dedee9f115ff4dd2f4dc22abe93192cecb4a54b21723d45d1be001',
-    'zerosnet_opt_20.cifar10': '32d199c0a933a08e4ff06b469cd883e4dd5af8bc88b7d10c53032073da36876c',
+    'preresnet_20.cifar10': '8f9078f27134ddc0780c4fbd1a94f1be754f8d8838420420e53b2fabc1ade22b',
+    'zerosnet_opt_20.cifar10': '83841408640d3c8f3479d0df1caa7cb72ca73a1528fa2e324022309a5649df6b',
 }
 
 
