@@ -119,12 +119,17 @@ def init_weights(model: torch.nn.Module, path: str) -> None:
         sys.exit(f'--init-from {path} does not fit {type(model).__name__} built from --model: {e}')
 
 
-def augmented_batches(images, args, mean, std, memory_format, generator):
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The epoch's randomness is a function of (seed, epoch) alone, which makes resuming exact."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def augmented_batches(images, batch_size, mean, std, memory_format, generator):
     """One epoch of training batches, augmented, in the order the generator draws."""
     order = torch.randperm(len(images), generator=generator).to(images.device)
-    for i in range(0, len(images), args.batch_size):
-        x = random_crop_flip(images[order[i:i + args.batch_size]], generator=generator)
-        yield normalize(x, mean, std).contiguous(memory_format=memory_format), order[i:i + args.batch_size]
+    for i in range(0, len(images), batch_size):
+        x = random_crop_flip(images[order[i:i + batch_size]], generator=generator)
+        yield normalize(x, mean, std).contiguous(memory_format=memory_format), order[i:i + batch_size]
 
 
 def write_log(path: Path, records: list) -> None:
@@ -178,12 +183,12 @@ def main(argv=None) -> int:
     steps = (len(labels) + args.batch_size - 1) // args.batch_size
     for epoch in range(start_epoch, args.epochs):
         started = time.perf_counter()
-        torch.manual_seed(args.seed * 100_003 + epoch)  # dropout etc.: a function of (seed, epoch)
-        g = torch.Generator().manual_seed(args.seed * 100_003 + epoch)
+        g = epoch_generator(args.seed, epoch)
+        torch.manual_seed(g.initial_seed())  # dropout etc.: a function of (seed, epoch) too
         lr = optimizer.param_groups[0]['lr']
         model.train()
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
-        batches = augmented_batches(images, args, mean, std, memory_format, g)
+        batches = augmented_batches(images, args.batch_size, mean, std, memory_format, g)
         for i, (x, idx) in enumerate(tqdm(batches, total=steps, desc=f'epoch {epoch + 1}/{args.epochs}',
                                           leave=False, mininterval=1.0)):
             y = labels[idx]
@@ -219,9 +224,10 @@ def main(argv=None) -> int:
         }
         if averaged is not None and epoch + 1 == args.epochs:
             # The average's batch-norm statistics belong to no iterate: measure them on the training data.
-            g = torch.Generator().manual_seed(args.seed * 100_003 + args.epochs)
+            batches = augmented_batches(images, args.batch_size, mean, std, memory_format,
+                                        epoch_generator(args.seed, args.epochs))
             with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp):
-                update_bn((x for x, _ in augmented_batches(images, args, mean, std, memory_format, g)), averaged)
+                update_bn((x for x, _ in batches), averaged)
             record['swa_test_acc'] = accuracy(averaged.module, test.images, test.labels, mean, std, device=device,
                                               channels_last=args.channels_last, amp=args.amp)
             record['seconds'] = time.perf_counter() - started
