@@ -28,6 +28,7 @@ import torch._inductor.config
 from torch.profiler import ProfilerActivity, profile
 
 from speed import build, infer_step, train_step
+from zerosnet_zoo.io import atomic_path
 
 # Matched in this order: a 1x1 convolution (op_name marks it) and an inductor kernel (named
 # after what it fuses, e.g. ..._batch_norm_..._relu) before the names of the layers.
@@ -114,8 +115,8 @@ def main(argv=None) -> int:
         print(f'  {op[:60]:60s} {per_op[names[0]].get(op, 0):8.1f} {per_op[names[1]].get(op, 0):8.1f} '
               f'{per_op[names[1]].get(op, 0) - per_op[names[0]].get(op, 0):+8.1f}')
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(args=vars(args), per_op=per_op, groups=groups), f, indent=1)
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(dict(args=vars(args), per_op=per_op, groups=groups), indent=1))
     return 0
 
 

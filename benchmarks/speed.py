@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
+from zerosnet_zoo.io import atomic_path
 
 
 def build(name: str, args, grad_checkpointing: bool = False):
@@ -192,8 +193,8 @@ def main(argv=None) -> int:
         scaling = {d: t / args.batch_size * 1e3 for d, t in zip(depths, per_image)}
         print('train ms per image (ZeroSNet-Opt): ' + ', '.join(f'{d}: {v:.2f}' for d, v in scaling.items()))
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(device=device_name, args=vars(args), rows=rows, ms_per_image=scaling), f, indent=1)
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(dict(device=device_name, args=vars(args), rows=rows, ms_per_image=scaling), indent=1))
     return 0
 
 
