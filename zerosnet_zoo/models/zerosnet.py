@@ -554,8 +554,8 @@ CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog
 
 # NAME.TAG -> sha256 of its safetensors file (train/release.py writes both)
 PACKAGED_WEIGHTS = {
-    'preresnet_20.cifar10': '8f9078f27134ddc0780c4fbd1a94f1be754f8d8838420420e53b2fabc1ade22b',
-    'zerosnet_opt_20.cifar10': '83841408640d3c8f3479d0df1caa7cb72ca73a1528fa2e324022309a5649df6b',
+    'preresnet_20.cifar10': 'ffb6cfba269565ce64bd6f938f26c7616064058248b519488f11caa0e3ad4c2b',
+    'zerosnet_opt_20.cifar10': '8049a887bc6e3387bdddfc9b0cf54eb9bf31fc8be5f365fddb58bf29f4d636ca',
 }
 
 
