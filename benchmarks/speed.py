@@ -193,8 +193,9 @@ def main(argv=None) -> int:
         scaling = {d: t / args.batch_size * 1e3 for d, t in zip(depths, per_image)}
         print('train ms per image (ZeroSNet-Opt): ' + ', '.join(f'{d}: {v:.2f}' for d, v in scaling.items()))
     if args.json:
+        results = dict(device=device_name, args=vars(args), rows=rows, ms_per_image=scaling)
         with atomic_path(args.json) as tmp:
-            tmp.write_text(json.dumps(dict(device=device_name, args=vars(args), rows=rows, ms_per_image=scaling), indent=1))
+            tmp.write_text(json.dumps(results, indent=1))
     return 0
 
 
