@@ -1,5 +1,5 @@
 """The rest of the timm contract, for one model of each kind: features, intermediates,
-gradient checkpointing, pooling and heads, TorchScript, FX, compile, channels_last."""
+gradient checkpointing, pooling and heads, channels_last (compiling and exporting: test_contract.py)."""
 
 import pytest
 import timm
@@ -70,16 +70,6 @@ def test_grad_checkpointing_same_gradients(name, size):
         assert torch.allclose(g, grads[1][n], atol=1e-6, rtol=1e-4), n
 
 
-@pytest.mark.parametrize('name, size', KINDS[2:4])
-def test_imagenet_script_and_fx(name, size):
-    model = timm.create_model(name).eval()
-    x = _input(size, batch=1)
-    with torch.no_grad():
-        expected = model(x)
-        assert torch.allclose(torch.jit.script(model)(x), expected, atol=1e-5)
-        assert torch.allclose(torch.fx.symbolic_trace(model)(x), expected, atol=1e-5)
-
-
 def test_group_matcher():
     model = timm.create_model('zerosnet_opt_20')
     groups = timm.models.group_parameters(model, model.group_matcher())
@@ -116,12 +106,3 @@ def test_channels_last():
         expected = model(x)
         model = model.to(memory_format=torch.channels_last)
         assert torch.allclose(model(x.to(memory_format=torch.channels_last)), expected, atol=1e-4)
-
-
-def test_torch_compile():
-    model = timm.create_model('zerosnet_tra_20').eval()
-    x = _input(32)
-    with torch.no_grad():
-        expected = model(x)
-        compiled = torch.compile(model, backend='aot_eager')  # no C++ toolchain needed
-        assert torch.allclose(compiled(x), expected, atol=1e-5)

@@ -78,3 +78,57 @@ def test_info(capsys):
     assert cli.main(['info', 'zerosnet_opt_20']) == 0
     text = capsys.readouterr().out
     assert '277,402 parameters' in text and 'zero-stable: yes' in text
+
+
+@pytest.mark.parametrize('text, value', [
+    ('10', 10), ('-3', -3), ('0.5', 0.5), ('-1.2', -1.2), ('1e-3', 1e-3), ('2.0', 2.0),
+    ('true', True), ('False', False), ('none', None), ('None', None),
+    ('1,1,1,1', (1, 1, 1, 1)), ('3.75,-4,1.25,-0.5', (3.75, -4.0, 1.25, -0.5)), ('1,2.5', (1.0, 2.5)),
+    ('avg', 'avg'), ('a,b', 'a,b'), ('1,x', '1,x'), ('', ''),
+])
+def test_parse_model_kwargs_values(text, value):
+    (parsed,) = cli.parse_model_kwargs([f'key={text}']).values()
+    assert parsed == value and type(parsed) is type(value)
+    if isinstance(value, tuple):  # a tuple is all ints or all floats
+        assert {type(v) for v in parsed} == {type(v) for v in value} and len({type(v) for v in parsed}) == 1
+
+
+@pytest.mark.parametrize('items, message', [
+    (['lam'], 'KEY=VALUE'), (['=1'], 'KEY=VALUE'), (['la m=1'], 'KEY=VALUE'), (['lam=1', 'lam=2'], 'lam twice'),
+])
+def test_parse_model_kwargs_rejects(items, message):
+    with pytest.raises(ValueError, match=message):
+        cli.parse_model_kwargs(items)
+
+
+def test_info_with_integer_model_kwargs(capsys):
+    assert cli.main(['info', 'zerosnet_opt_20', '--model-kwargs', 'num_classes=7', 'lam=-2']) == 0
+    text = capsys.readouterr().out
+    assert 'output (2, 7)' in text and 'alphas 0.375, 0.5, 0.125' in text
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['info', 'zerosnet_opt_20', '--model-kwargs', 'lam=0'], 'lambda = 0 is singular'),
+    (['info', 'zerosnet_opt_20', '--model-kwargs', 'coefficients=1,2'], 'coefficients must hold 4 numbers'),
+    (['info', 'zerosnet_opt_20', '--model-kwargs', 'lam=1', 'lam=2'], 'gives lam twice'),
+    (['info', 'zerosnet_opt_20.in1k'], "no tag 'in1k'; its tags: cifar10, cifar100"),
+])
+def test_info_model_mistakes(capsys, argv, message):
+    assert cli.main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith('zerosnet-zoo info: error: ') and message in line
+
+
+def test_create_model_lets_bugs_through(monkeypatch):
+    """Only the user's mistakes become one-line errors; a failure inside the model stays as it is."""
+    import timm
+
+    def broken(name, **kwargs):
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'NoneType'")
+
+    monkeypatch.setattr(timm, 'create_model', broken)
+    with pytest.raises(TypeError, match='unsupported operand'):
+        cli.create_model('zerosnet_opt_20', {'lam': -1.2})
+    monkeypatch.setattr(timm, 'create_model', lambda name, **kwargs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cli.create_model('zerosnet_opt_20', {'lam': -1.2})

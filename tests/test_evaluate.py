@@ -116,3 +116,39 @@ def test_topk_accuracy_against_a_direct_count():
     for k in (1, 3, 5):
         assert result[k] == pytest.approx(100.0 * (rank < k).float().mean().item())
     assert accuracy(model, images, labels, mean, std, batch_size=8) == result[1]
+
+
+def _run_checkpoint(path: Path, dataset: str, model_kwargs: list[str]) -> None:
+    """A checkpoint with the metadata train/cifar.py writes."""
+    cfg = timm.models.get_pretrained_cfg(f'zerosnet_opt_20.{dataset}')
+    torch.manual_seed(0)
+    model = timm.create_model('zerosnet_opt_20', num_classes=cfg.num_classes, **cli.parse_model_kwargs(model_kwargs))
+    save_file(model.state_dict(), str(path), metadata={
+        'model': 'zerosnet_opt_20', 'model_kwargs': json.dumps(model_kwargs), 'dataset': dataset, 'epochs': '1',
+        'init': 'reference', 'mean': json.dumps(list(cfg.mean)), 'std': json.dumps(list(cfg.std))})
+
+
+def test_eval_takes_model_and_statistics_from_the_run(tmp_path, capsys, monkeypatch):
+    built = []
+    create_model = cli.create_model
+
+    def spy(name, model_kwargs, **kwargs):
+        built.append((name, dict(model_kwargs)))
+        return create_model(name, model_kwargs, **kwargs)
+
+    monkeypatch.setattr(cli, 'create_model', spy)
+    path = tmp_path / 'model.safetensors'
+    _run_checkpoint(path, 'cifar10', ['lam=-1.2'])
+    assert cli.main(['eval', '--checkpoint', str(path), '--limit', '10', '--json']) == 0
+    assert json.loads(capsys.readouterr().out)['model'] == 'zerosnet_opt_20.cifar10'
+    assert cli.main(['eval', '--model', 'zerosnet_opt_20', '--checkpoint', str(path), '--limit', '10']) == 0
+    assert cli.main(['eval', '--model', 'zerosnet_opt_20', '--model-kwargs', 'lam=-2', '--checkpoint', str(path),
+                     '--limit', '10']) == 0
+    assert built == [('zerosnet_opt_20.cifar10', {'lam': -1.2})] * 2 + [('zerosnet_opt_20.cifar10', {'lam': -2})]
+
+    c100 = tmp_path / 'c100.safetensors'
+    _run_checkpoint(c100, 'cifar100', [])
+    capsys.readouterr()
+    assert cli.main(['eval', '--model', 'zerosnet_opt_20.cifar10', '--checkpoint', str(c100)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert 'was trained with mean [0.5071' in line and 'pass --model without a tag' in line

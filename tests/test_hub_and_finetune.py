@@ -1,4 +1,4 @@
-"""torch.hub on a fresh clone of the repository, and fine-tuning from a local checkpoint."""
+"""torch.hub on a fresh clone of the repository, fine-tuning from a local checkpoint, and the Hub model card."""
 
 import shutil
 import subprocess
@@ -10,6 +10,9 @@ import torch
 from safetensors.torch import save_file
 
 import zerosnet_zoo  # noqa: F401
+from zerosnet_zoo import paper
+from zerosnet_zoo.hub import export
+from zerosnet_zoo.weights import provenance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,3 +72,21 @@ def test_finetune_from_local_checkpoint(tmp_path):
     same = timm.create_model('zerosnet_opt_20', pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
     with torch.no_grad():
         assert torch.equal(same(x), source(x))
+
+
+@pytest.mark.parametrize('name_tag', ['preresnet_20.cifar10', 'zerosnet_opt_20.cifar10'])
+def test_hub_card_quotes_the_paper_under_its_own_label(tmp_path, name_tag):
+    card = (export(name_tag, tmp_path / 'repo') / 'README.md').read_text()
+    record = provenance(name_tag)
+    seeds = ', '.join(str(stage['recipe']['seed']) for stage in record['stages'])
+    assert f"one run in {len(record['stages'])} stages, seeds {seeds}" in card
+    reported = paper.table_4(name_tag.split('.')[0])
+    assert f"| clean top-1 | {record['test']['top1']:.2f} | {reported.top1:.2f} |" in card
+    assert f'{reported.row} ({reported.source})' in card
+    if name_tag.startswith('preresnet'):  # the CIFAR-10 baseline the paper quotes is not a PreResNet run
+        assert 'ResNet† (He et al. 2016, quoted by the paper from Lu et al. 2018)' in card
+        assert 'neither the authors\' run nor a PreResNet' in card and 'mean of 3' not in card
+    assert '| FGSM eps=0.03137, one step (2000 images) |' in card
+    assert paper.CITATION in card and paper.REFERENCE_CODE in card
+    # the card stands alone: data named by what it is, commands with a DATA placeholder
+    assert '--data-dir DATA' in card and 'SPEC' not in card and 'shared/' not in card

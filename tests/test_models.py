@@ -37,7 +37,7 @@ def test_registry():
 @pytest.mark.parametrize('name', CIFAR)
 def test_cifar_forward_backward(name):
     model = timm.create_model(name)
-    out = model(torch.randn(2, 3, 32, 32))
+    out = model(torch.randn(2, 3, 16, 16))  # any size the three stages can halve twice
     assert out.shape == (2, 10)
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
@@ -46,8 +46,8 @@ def test_cifar_forward_backward(name):
 @pytest.mark.parametrize('name', IMAGENET)
 def test_imagenet_forward_backward(name):
     model = timm.create_model(name)
-    out = model(torch.randn(1, 3, 64, 64))
-    assert out.shape == (1, 1000)
+    out = model(torch.randn(2, 3, 32, 32))  # down to 1x1 in the last stage (two images for BN statistics)
+    assert out.shape == (2, 1000)
     out.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
     if name in IMAGENET_PARAMS:
@@ -167,11 +167,6 @@ def test_timm_contract(name):
         model.reset_classifier(0)
         assert model(x).shape == (2, model.num_features)
 
-        model = timm.create_model(name).eval()
-        expected = model(x)
-        assert torch.allclose(torch.jit.script(model)(x), expected, atol=1e-5)
-        assert torch.allclose(torch.fx.symbolic_trace(model)(x), expected, atol=1e-5)
-
 
 def test_cifar100_tag():
     model = timm.create_model('zerosnet_opt_56.cifar100')
@@ -216,6 +211,9 @@ def test_other_bad_input():
         timm.create_model('preresnet_20', alpha=float('inf'))
     with pytest.raises(ValueError, match='zero-stable set'):
         timm.create_model('zerosnet_tra_20', lam=0.2, keep_zero_stable=True)
+    # the starters of an order-3 scheme must share the first stage's resolution
+    with pytest.raises(ValueError, match='starter blocks in the first stage'):
+        zerosnet_zoo.models.MultistepResNet((1, 2, 2), zerosnet_zoo.models.zerosnet_scheme())
     for name in ('zerosnet_opt_56', 'zerosnet_opt_56.cifar100', 'zerosnet50.in1k'):
         with pytest.raises(RuntimeError, match='no pretrained weights are published'):
             timm.create_model(name, pretrained=True)

@@ -8,6 +8,7 @@ import pytest
 
 from safetensors.torch import load_file
 
+from zerosnet_zoo import paper
 from zerosnet_zoo.data import SAMPLE_DIR
 from zerosnet_zoo.models.zerosnet import PACKAGED_WEIGHTS
 from zerosnet_zoo.weights import WEIGHTS_DIR, sha256_of
@@ -46,16 +47,26 @@ def test_release_packages_a_finished_run(tmp_path, capsys):
     assert [s['epochs'] for s in record['stages']] == [1] and record['stages'][0]['recipe']['lr'] == 0.1
     assert record['test']['images'] == 500 and 0 <= record['test']['top1'] <= record['test']['top5'] <= 100
     assert len(record['noise']) == 6 and set(record['attacks']) == {'fgsm', 'pgd'}
-    assert record['attacks']['pgd']['images'] == 20 and record['paper']['top1'] == 91.25
-    assert record['command'].startswith('python train/cifar.py --model preresnet_20 ')
+    assert set(record['attacks']['fgsm']) == {'eps', 'top1', 'images'}  # one step: no step count
+    assert record['attacks']['pgd']['images'] == 20 and record['attacks']['pgd']['steps'] == 10
+    # the paper's CIFAR-10 baseline at depth 20 is He et al.'s ResNet quoted from Lu et al., not a PreResNet run
+    assert record['paper'] == {'top1': 91.25, 'table': 'Table 4, CIFAR-10', 'row': 'ResNet†',
+                               'source': 'He et al. 2016, quoted by the paper from Lu et al. 2018',
+                               'note': paper.table_4('preresnet_20').note}
+    assert record['command'].startswith('python train/cifar.py --model preresnet_20 --data-dir DATA ')
     assert '--epochs 1 ' in record['command'] and '--schedule cosine' in record['command']
+    assert str(data) not in record['command'] + record['eval_command'] + record['attack_command']
     card = tmp_path / 'MODEL_CARD.md'
-    card.write_text(f'# card\n{release.BEGIN}\nold\n{release.END}\n## Limitations\n')
+    card.write_text(f'# card\n{release.BEGIN}\nSTALE SECTION\n{release.END}\n## Limitations\n')
     release.update_model_card(card, weights)
     text = card.read_text()
-    assert 'old' not in text and text.endswith(f'{release.END}\n## Limitations\n')
-    assert f"| `preresnet_20.cifar10` | {record['test']['top1']:.2f} | {record['test']['top5']:.2f} | 91.25 |" in text
+    assert 'STALE SECTION' not in text and text.endswith(f'{release.END}\n## Limitations\n')
+    assert (f"| `preresnet_20.cifar10` | {record['test']['top1']:.2f} | {record['test']['top5']:.2f} | 1 | "
+            f"one run, seed 0 | ") in text
+    assert '| 91.25: ResNet† (He et al. 2016, quoted by the paper from Lu et al. 2018) |' in text
+    assert '- ResNet†: He et al. 2016, quoted by the paper from Lu et al. 2018; the original post-activation' in text
     assert f"| gaussian0.04 | {record['noise']['gaussian0.04']:.2f} | 74.49 |" in text
+    assert '| FGSM eps=0.03137, one step (20 images) |' in text
 
 
 def test_model_card_matches_the_shipped_records():
@@ -63,6 +74,40 @@ def test_model_card_matches_the_shipped_records():
     records = [json.loads(p.read_text()) for p in sorted(WEIGHTS_DIR.glob('*.json'))]
     assert sorted(r['name'] for r in records) == sorted(PACKAGED_WEIGHTS)
     assert release.render_shipped_weights(records) in (REPO / 'MODEL_CARD.md').read_text()
+
+
+@pytest.mark.parametrize('name_tag', sorted(PACKAGED_WEIGHTS))
+def test_shipped_records_say_what_happened(name_tag):
+    release = load_script('release')
+    record = json.loads((WEIGHTS_DIR / f'{name_tag}.json').read_text())
+    assert 'steps' not in record['attacks']['fgsm'] and 'step_size' not in record['attacks']['fgsm']
+    stages = record['stages']
+    # every warm restart names the earlier stage's weight as released, by NAME.TAG and sha256
+    for i, stage in enumerate(stages[1:], start=1):
+        assert stage['recipe']['init_from'] == {'stage': i, 'weight': name_tag,
+                                                'sha256': stage['recipe']['init_from']['sha256']}
+    assert len({s['recipe']['init_from']['sha256'] for s in stages[1:]} | {record['sha256']}) == len(stages)
+    assert [s['command'] for s in stages] == release.train_commands(stages)
+    assert record['command'] == ' && '.join(release.train_commands(stages))
+    assert record['paper'] == release.paper_reference(record['model'])
+    card = (REPO / 'MODEL_CARD.md').read_text()
+    seeds = ', '.join(str(s['recipe']['seed']) for s in stages)
+    assert f"| one run in {len(stages)} stages, seeds {seeds} |" in card
+
+
+def test_start_record_names_a_released_weight_or_the_command(tmp_path):
+    release = load_script('release')
+    start = tmp_path / 'run' / 'model.safetensors'
+    start.parent.mkdir()
+    start.write_bytes(b'weights of stage 1')
+    weights = tmp_path / 'weights'
+    weights.mkdir()
+    sha = sha256_of(start)
+    assert release.start_record(start, 1, 'python train/cifar.py ...', weights) == \
+        {'stage': 1, 'command': 'python train/cifar.py ...', 'sha256': sha}
+    (weights / 'preresnet_20.cifar10.json').write_text(json.dumps({'name': 'preresnet_20.cifar10', 'sha256': sha}))
+    assert release.start_record(start, 1, 'python train/cifar.py ...', weights) == \
+        {'stage': 1, 'weight': 'preresnet_20.cifar10', 'sha256': sha}
 
 
 def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
@@ -85,11 +130,14 @@ def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
     first_command, second_command = record['command'].split(' && ')
     assert f'--output {first}' in first_command and '--init-from' not in first_command
     assert f"--init-from {first / 'model.safetensors'} --output {second}" in second_command
+    # the first run was never released: the second names it by the command that made it
+    assert record['stages'][1]['recipe']['init_from'] == {'stage': 1, 'command': first_command,
+                                                          'sha256': sha256_of(first / 'model.safetensors')}
     logs = [json.loads(line) for line in (weights / 'preresnet_20.cifar10.log.jsonl').read_text().splitlines()]
     assert [(line['stage'], line['epoch']) for line in logs] == [(1, 1), (2, 1), (2, 2)]
     assert record['final_epoch'] == logs[-1]
     summary = release.training_summary(record)
-    assert summary.startswith('3 epochs in all; stage 1, from random initialization')
+    assert summary.startswith("3 epochs in all; stage 1, from the reference code's random initialization")
     assert 'stage 2, a warm restart from the weights of stage 1: SGD (momentum 0.9), lr 0.05' in summary
 
     # A third stage, with weight averaging, continued from the released file takes the first two over
@@ -102,6 +150,10 @@ def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
                          '--hardware', 'test machine', '--attack-images', '10', '--weights-dir', str(weights3)]) == 0
     record3 = json.loads((weights3 / 'preresnet_20.cifar10.json').read_text())
     assert record3['stages'][:2] == record['stages'] and record3['stages'][2]['recipe']['lr'] == 0.02
+    assert record3['stages'][2]['recipe']['init_from'] == {'stage': 2, 'weight': 'preresnet_20.cifar10',
+                                                           'sha256': record['sha256']}
+    assert 'stage 3, a warm restart from the weights of stage 2, released as `preresnet_20.cifar10`' in \
+        release.training_summary(record3)
     assert record3['command'].startswith(record['command'] + ' && ') \
         and record3['command'].endswith(f"--init-from {second}/model.safetensors --output {third}")
     # the command given for the third stage parses back into its recipe
@@ -124,7 +176,7 @@ def test_init_from_must_fit_the_model(tmp_path):
     for split in ('train', 'test'):
         (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
     common = ['--data-dir', str(data), '--epochs', '1', '--train-subset', '50', '--test-subset', '50']
-    with pytest.raises(SystemExit, match='no such file'):
+    with pytest.raises(SystemExit, match=r'--init-from: .*missing\.safetensors not found'):
         cifar.main(['--model', 'preresnet_20', *common, '--init-from', str(tmp_path / 'missing.safetensors'),
                     '--output', str(tmp_path / 'a')])
     assert cifar.main(['--model', 'preresnet_20', *common, '--output', str(tmp_path / 'b')]) == 0

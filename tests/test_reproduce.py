@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zerosnet_zoo import stability
+from zerosnet_zoo import paper, stability
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
@@ -25,16 +25,96 @@ def test_spearman():
 
 
 def test_settings_follow_the_paper():
-    family, depth, rows = reproduce.settings(3)
-    assert (family, depth, len(rows)) == ('zerosnet_opt', 56, 10)
+    depth, rows = reproduce.settings(3)
+    assert (depth, len(rows), {r['model'] for r in rows}) == (56, 10, {'zerosnet_opt_56'})
     assert [stability.analyze(r['alphas']).zero_stable for r in rows] == [False] * 4 + [True] * 6
     assert rows[-1]['paper'] == 94.04 and rows[-1]['kwargs'][0].startswith('coefficients=0.333')
-    family, depth, rows = reproduce.settings(1)
-    assert (family, depth) == ('preresnet', 32) and {r['name']: r['paper'] for r in rows}['alpha2'] == 79.13
-    assert [r['modulus'] if 'modulus' in r else stability.max_parasitic_modulus(r['alphas']) for r in rows] == \
-        [2, 1.5, 0.5, 0.7, 0]
-    with pytest.raises(ValueError):
-        reproduce.settings(4)
+    depth, rows = reproduce.settings(1)
+    assert (depth, rows[0]['model']) == (32, 'preresnet_32') and {r['name']: r['paper'] for r in rows}['alpha2'] == 79.13
+    assert [stability.max_parasitic_modulus(r['alphas']) for r in rows] == [2, 1.5, 0.5, 0.7, 0]
+    depth, rows = reproduce.settings(4)
+    assert depth == 56 and [r['model'] for r in rows] == ['preresnet_56', 'lmresnet_56', 'zerosnet_opt_56',
+                                                          'zerosnet_tra_56']
+    assert [r['alphas'] is None for r in rows] == [False, True, False, True]  # LM-ResNet and Tra learn theirs
+    assert [r['kwargs'] for r in rows] == [[]] * 4  # each family as registered (LM-ResNet: trainable k)
+    for table in (5, 7):
+        with pytest.raises(ValueError, match='table must be one of'):
+            reproduce.settings(table)
+    with pytest.raises(ValueError, match='Table 4 has depths'):
+        reproduce.settings(4, 164)
+
+
+# The paper's number for each setting, by table and depth; None where the paper has no such run.
+PAPER_COLUMN = {
+    (1, 20): [None] * 5, (1, 32): [79.13, 87.07, 92.52, 93.16, 93.19], (1, 44): [None] * 5, (1, 56): [None] * 5,
+    (2, 20): [None] * 4, (2, 32): [None] * 4, (2, 44): [81.43, 89.46, 92.95, 93.69], (2, 56): [None] * 4,
+    (3, 20): [None] * 10,
+    (3, 32): [78.44, 77.55, 79.67, 88.77, 89.44, 92.84, 92.59, 93.14, 93.27, 93.28],
+    (3, 44): [78.70, 77.91, 79.95, 83.08, 92.70, 93.10, 93.06, 93.72, 93.68, 93.68],
+    (3, 56): [78.29, 78.34, 79.39, 83.11, 92.42, 93.08, 93.15, 93.71, 93.99, 94.04],
+    # Table 4, CIFAR-10: baseline, LM-ResNet, ZeroSNet-Opt, ZeroSNet-Tra
+    (4, 20): [91.25, 91.67, 92.01, 92.32], (4, 32): [92.49, 92.82, 93.28, 93.07],
+    (4, 44): [92.83, 93.34, 93.68, 93.69], (4, 56): [93.03, 93.69, 94.04, 93.80],
+}
+
+
+# Table 3 at depths 32 and 44 as the paper lists it: by the moduli of each scheme's roots.
+TABLE_3_BY_MODULI = {
+    32: [((0.57, 1.00, 2.18), 77.55), ((1.84, 0.74, 0.74), 78.44), ((4.24, 0.24, 1.00), 79.67),
+         ((1.88, 0.13, 1.00), 88.77), ((1.00, 0.87, 0.87), 89.44), ((0.94, 0.33, 0.33), 92.59),
+         ((0.81, 0.61, 0.61), 92.84), ((1.00, 0.52, 0.52), 93.14), ((0.60, 0.82, 0.82), 93.27),
+         ((0.33, 0.33, 1.00), 93.28)],
+    44: [((0.57, 1.00, 2.18), 77.91), ((1.84, 0.74, 0.74), 78.70), ((4.24, 0.24, 1.00), 79.95),
+         ((1.88, 0.13, 1.00), 83.08), ((1.00, 0.87, 0.87), 92.70), ((0.94, 0.33, 0.33), 93.06),
+         ((0.81, 0.61, 0.61), 93.10), ((0.60, 0.82, 0.82), 93.68), ((0.33, 0.33, 1.00), 93.68),
+         ((1.00, 0.52, 0.52), 93.72)],
+}
+
+
+@pytest.mark.parametrize('depth', sorted(TABLE_3_BY_MODULI))
+def test_table_3_rows_match_the_listed_root_moduli(depth):
+    moduli_of_rows = [tuple(sorted(round(float(m), 2) for m in stability.analyze(c[:3], c[3]).moduli))
+                      for c in paper.TABLE_10]
+    assert len(set(moduli_of_rows)) == 10  # every scheme has its own moduli, so the match is unique
+    matched = [None] * 10
+    for moduli, top1 in TABLE_3_BY_MODULI[depth]:
+        matched[moduli_of_rows.index(tuple(sorted(moduli)))] = top1
+    assert tuple(matched) == paper.TABLE_3[depth]
+
+
+@pytest.mark.parametrize('table, depth', sorted(PAPER_COLUMN))
+def test_paper_column_is_the_number_for_the_depth_that_runs(table, depth):
+    got, rows = reproduce.settings(table, depth)
+    assert got == depth and {r['model'].rpartition('_')[2] for r in rows} == {str(depth)}
+    assert [r['paper'] for r in rows] == PAPER_COLUMN[table, depth]
+
+
+def test_table_4_labels_the_baseline_it_quotes():
+    rows = {r['name']: r['paper_row'] for r in reproduce.settings(4, 20)[1]}
+    assert rows == {'preresnet_20': 'ResNet†', 'lmresnet_20': 'LM-ResNet†', 'zerosnet_opt_20': 'ZeroSNet-Opt',
+                    'zerosnet_tra_20': 'ZeroSNet-Tra'}
+    assert reproduce.settings(4, 110)[1][0]['paper_row'] == 'ResNet*†'
+
+
+def test_table_6_quotes_the_optimal_scheme_at_depth_56_only():
+    assert [r['paper'] for r in reproduce.settings(6)[1]] == [None] * 9 + [94.04]
+    assert [r['paper'] for r in reproduce.settings(6, 20)[1]] == [None] * 10
+
+
+def test_mean_and_sample_std():
+    mean, std = reproduce.mean_and_std([90.0, 91.0, 92.5])
+    assert mean == pytest.approx(91.1666667) and std == pytest.approx(1.2583057)  # ddof=1, not 1.0274
+    assert reproduce.mean_and_std([88.0]) == (88.0, None)
+
+
+def test_printed_table(capsys):
+    rows = [dict(r, accs=[80.0, 82.0], mean=81.0, std=1.41421356, modulus=m, zero_stable=z, noise=None)
+            for r, m, z in zip(reproduce.settings(4, 32)[1], (0, None, 1 / 3, None), (True, None, True, None))]
+    reproduce.print_table(dict(table=4, depth=32, epochs=1, seeds=[0, 1], train_subset=None, rows=rows, spearman=None))
+    out = capsys.readouterr().out
+    assert 'top-1 % (mean ± sample std)' in out and '81.00 ± 1.41  92.49 ResNet†\n' in out
+    assert 'paper ResNet†: He et al. 2016, quoted by the paper from Lu et al. 2018' in out
+    assert 'learned' in out and 'Spearman rank correlation (max parasitic modulus vs top-1): n/a' in out
 
 
 @pytest.mark.skipif(not (DATA / 'train').is_dir(), reason='CIFAR-10 JPEG copy not found')
@@ -45,8 +125,12 @@ def test_tiny_sweep_and_restart(tmp_path):
     first = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert first.stderr.count('train/cifar.py') == 4
     assert 'Spearman rank correlation' in first.stdout and 'k-1.5' in first.stdout
+    assert 'paper: n/a, the paper reports Table 2 at depth 44 only' in first.stdout
     summary = json.loads((tmp_path / 'table2' / 'summary.json').read_text())
-    assert [r['paper'] for r in summary['rows']] == [81.43, 89.46, 92.95, 93.69]
+    assert [r['paper'] for r in summary['rows']] == [None] * 4  # the paper has LM-ResNet-44 only
+    assert [r['std'] for r in summary['rows']] == [None] * 4  # one seed: no standard deviation
+    assert sorted(p.name for p in (tmp_path / 'table2').iterdir()) == \
+        ['k-0.5-seed0', 'k-1.5-seed0', 'k0.5-seed0', 'k1.5-seed0', 'summary.json']
     assert [r['modulus'] for r in summary['rows']] == pytest.approx([1.5, 1.5, 0.5, 0.5])
     again = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert 'train/cifar.py' not in again.stderr  # finished runs are skipped

@@ -1,5 +1,6 @@
 """train/cifar.py on a real CIFAR-10 (JPEG q75) subset: learning, the log contract,
-kill-and-resume, stopping on a non-finite loss, and weight averaging (SWA)."""
+kill-and-resume, stopping on a non-finite loss, and weight averaging (SWA); on synthetic
+ImageFolders: the initialization and the CIFAR-100 statistics from training to loading."""
 
 import importlib.util
 import json
@@ -10,14 +11,19 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import timm
 import torch
+from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file
+
+from zerosnet_zoo import cli, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
-pytestmark = pytest.mark.skipif(not (DATA / 'train').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
+real_data = pytest.mark.skipif(not (DATA / 'train').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
 
 
 def load_script():
@@ -35,6 +41,7 @@ def read_log(out):
     return [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
 
 
+@real_data
 def test_short_run_learns_and_log_contract(tmp_path):
     out = tmp_path / 'run'
     assert cifar.main(['--model', 'zerosnet_opt_20', '--data-dir', str(DATA), '--train-subset', '2000',
@@ -56,6 +63,7 @@ def test_short_run_learns_and_log_contract(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith('.')]  # no temporary files left
 
 
+@real_data
 def test_trainable_scheme_is_logged(tmp_path):
     out = tmp_path / 'tra'
     assert cifar.main(['--model', 'zerosnet_tra_20', *TINY, '--epochs', '1', '--output', str(out)]) == 0
@@ -70,6 +78,7 @@ def _strip_time(records):
     return [{k: v for k, v in r.items() if 'seconds' not in k} for r in records]
 
 
+@real_data
 def test_kill_and_resume_is_bit_identical(tmp_path):
     args = ['--model', 'zerosnet_opt_20', *TINY, '--epochs', '3']
     reference = tmp_path / 'reference'
@@ -97,6 +106,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     assert _strip_time(read_log(killed)) == _strip_time(read_log(reference))
 
 
+@real_data
 def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
     out = tmp_path / 'run'
     args = ['--model', 'preresnet_20', *TINY, '--output', str(out)]
@@ -113,6 +123,7 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch, capsy
     assert not (fresh / 'model.safetensors').exists()
 
 
+@real_data
 def test_existing_run_needs_resume(tmp_path):
     out = tmp_path / 'run'
     assert cifar.main(['--model', 'preresnet_20', *TINY, '--epochs', '1', '--output', str(out)]) == 0
@@ -125,6 +136,7 @@ def test_existing_run_needs_resume(tmp_path):
 SWA = ['--epochs', '3', '--lr', '0.05', '--swa-epochs', '2', '--swa-lr', '0.02']
 
 
+@real_data
 def test_swa_saves_the_average_of_the_last_epochs(tmp_path, monkeypatch):
     iterates = []
 
@@ -152,6 +164,7 @@ def test_swa_saves_the_average_of_the_last_epochs(tmp_path, monkeypatch):
     assert acc == pytest.approx(log[-1]['swa_test_acc'])
 
 
+@real_data
 def test_swa_resume_is_bit_identical(tmp_path, monkeypatch):
     args = ['--model', 'preresnet_20', *TINY, *SWA]
     reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
@@ -177,8 +190,108 @@ def test_swa_resume_is_bit_identical(tmp_path, monkeypatch):
 @pytest.mark.parametrize('flags, message', [
     (['--epochs', '2', '--swa-epochs', '2', '--swa-lr', '0.01'], 'below --epochs'),
     (['--epochs', '2', '--swa-epochs', '1'], 'needs --swa-lr'),
+    (['--epochs', '-1'], '--epochs must be positive, got -1'),
+    (['--batch-size', '0'], '--batch-size must be positive, got 0'),
+    (['--train-subset', '0'], '--train-subset must be positive'),
+    (['--test-subset', '-5'], '--test-subset must be positive'),
+    (['--model', 'preresnet_20.cifar100'], 'configured for cifar100 but --dataset is cifar10'),
+    (['--model', 'preresnet_20.in1k'], "no tag 'in1k'"),
+    (['--model-kwargs', 'zero_init_last=maybe'], 'zero_init_last must be true or false'),
 ])
-def test_swa_flags_are_checked(flags, message, capsys):
-    with pytest.raises(SystemExit):
+def test_flags_are_checked(flags, message):
+    with pytest.raises(SystemExit, match=f'^cifar.py: error: .*{message}'):
         cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y', *flags])
-    assert message in capsys.readouterr().err
+
+
+def image_folder(root: Path, classes: int, train_per_class: int, test_per_class: int) -> Path:
+    """A synthetic ImageFolder of random 32 x 32 PNG images (lossless, so every decode is the same)."""
+    rng = np.random.default_rng(0)
+    for split, n in (('train', train_per_class), ('test', test_per_class)):
+        for c in range(classes):
+            folder = root / split / f'class{c:03d}'
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f'{i}.png')
+    return root
+
+
+@pytest.mark.parametrize('flags, init', [
+    ([], 'reference'),
+    (['--zero-init-last'], 'zero_init_last'),
+    (['--model-kwargs', 'zero_init_last=true'], 'zero_init_last'),
+    (['--zero-init-last', '--model-kwargs', 'zero_init_last=true'], 'zero_init_last'),
+    (['--model-kwargs', 'zero_init_last=false'], 'reference'),  # what train/reproduce.py passes
+])
+def test_initialization_is_chosen_and_recorded(tmp_path, monkeypatch, flags, init):
+    built = []
+
+    def spy(*args, **kwargs):
+        model = create_model(*args, **kwargs)
+        built.append([block.branch[-1].weight.detach().clone() for stage in model.stages for block in stage])
+        return model
+
+    create_model = cifar.create_model
+    monkeypatch.setattr(cifar, 'create_model', spy)
+    data, out = image_folder(tmp_path / 'data', 2, 4, 2), tmp_path / 'run'
+    assert cifar.main(['--model', 'zerosnet_opt_20', '--data-dir', str(data), '--epochs', '2', '--batch-size', '8',
+                       '--output', str(out), *flags]) == 0
+    (last_convs,) = built
+    assert all(w.count_nonzero() == 0 for w in last_convs) == (init == 'zero_init_last')
+    assert json.loads((out / 'args.json').read_text())['init'] == init
+    assert [r['init'] for r in read_log(out)] == [init, init]
+    with safe_open(str(out / 'model.safetensors'), 'pt') as f:
+        assert f.metadata()['init'] == init
+
+
+def test_cifar100_statistics_from_training_to_loading(tmp_path, monkeypatch, capsys):
+    """A --dataset cifar100 run normalizes with the CIFAR-100 statistics throughout, and its weights
+    load back through the .cifar100 tag (and through `zerosnet-zoo eval`) with the same ones."""
+    cfg = timm.models.get_pretrained_cfg('zerosnet_opt_20.cifar100')
+    stats = (tuple(cfg.mean), tuple(cfg.std))
+    assert stats != (tuple(timm.models.get_pretrained_cfg('zerosnet_opt_20.cifar10').mean),
+                     tuple(timm.models.get_pretrained_cfg('zerosnet_opt_20.cifar10').std))
+    used, evaluated = [], []
+    normalize, accuracy = cifar.normalize, cifar.accuracy
+
+    def training_normalize(x, mean, std):
+        used.append((tuple(mean), tuple(std)))
+        return normalize(x, mean, std)
+
+    def logged_accuracy(model, images, labels, mean, std, **kwargs):
+        with torch.no_grad():
+            evaluated.append(((tuple(mean), tuple(std)), model.eval()(normalize(images, mean, std))))
+        return accuracy(model, images, labels, mean, std, **kwargs)
+
+    monkeypatch.setattr(cifar, 'normalize', training_normalize)
+    monkeypatch.setattr(cifar, 'accuracy', logged_accuracy)
+    data, out = image_folder(tmp_path / 'c100', 100, 2, 1), tmp_path / 'run'
+    assert cifar.main(['--model', 'zerosnet_opt_20', '--dataset', 'cifar100', '--data-dir', str(data),
+                       '--epochs', '1', '--batch-size', '100', '--output', str(out)]) == 0
+    assert used and set(used) == {stats}
+    ((eval_stats, trained_logits),) = evaluated
+    assert eval_stats == stats
+
+    recipe = json.loads((out / 'args.json').read_text())
+    assert recipe['dataset'] == 'cifar100' and (tuple(recipe['mean']), tuple(recipe['std'])) == stats
+    with safe_open(str(out / 'model.safetensors'), 'pt') as f:
+        assert f.metadata()['dataset'] == 'cifar100'
+    model = timm.create_model('zerosnet_opt_20.cifar100', pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors'))).eval()
+    assert model.num_classes == 100
+    loaded = (tuple(model.pretrained_cfg['mean']), tuple(model.pretrained_cfg['std']))
+    assert loaded == stats
+    test = cifar.load_split(data, 'test')
+    with torch.no_grad():
+        assert torch.equal(model(normalize(test.images, *loaded)), trained_logits)
+    (record,) = read_log(out)
+    assert accuracy(model, test.images, test.labels, *loaded) == record['test_acc']
+
+    seen = []
+    topk_accuracy = evaluate.topk_accuracy
+    monkeypatch.setattr(evaluate, 'topk_accuracy', lambda model, images, labels, mean, std, **kwargs: (
+        seen.append((tuple(mean), tuple(std))) or topk_accuracy(model, images, labels, mean, std, **kwargs)))
+    capsys.readouterr()
+    assert cli.main(['eval', '--checkpoint', str(out), '--data-dir', str(data), '--json']) == 0
+    assert seen == [stats]
+    result = json.loads(capsys.readouterr().out)
+    assert result['model'] == 'zerosnet_opt_20.cifar100' and result['clean'] == record['test_acc']

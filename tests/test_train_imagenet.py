@@ -1,5 +1,9 @@
-"""train/imagenet.py: a tiny two-process gloo run on an ImageFolder cut from CIFAR-10 (JPEG q75)."""
+"""train/imagenet.py: lr scaling, the paper's augmentation, AMP defaults, and a tiny two-process gloo run
+on an ImageFolder cut from CIFAR-10 (JPEG q75)."""
 
+import csv
+import importlib.util
+import math
 import os
 import shutil
 import subprocess
@@ -9,13 +13,123 @@ from pathlib import Path
 import pytest
 import timm
 import torch
+import yaml
+from PIL import Image
 from timm.models import resume_checkpoint
+from torchvision import transforms
 
 import zerosnet_zoo  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
-pytestmark = pytest.mark.skipif(not (DATA / 'train').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
+needs_data = pytest.mark.skipif(not (DATA / 'train').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
+
+spec = importlib.util.spec_from_file_location('train_imagenet', REPO / 'train' / 'imagenet.py')
+imagenet = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(imagenet)
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    (tmp_path / 'train').mkdir()
+    (tmp_path / 'val').mkdir()
+    return tmp_path
+
+
+def parse(data_root, *extra):
+    return imagenet.parse_args(['--data-dir', str(data_root), '--output', 'unused', '--device', 'cpu', *extra])
+
+
+@pytest.mark.parametrize('batch, world, lr_base, base_size, scale, expected', [
+    (128, 8, 0.2, 1024, 'linear', 0.2),        # the paper's own run: unchanged
+    (32, 8, 0.05, 256, 'linear', 0.05),
+    (8, 2, 0.2, 1024, 'linear', 0.003125),     # 16 images: 0.2 * 16 / 1024
+    (64, 4, 0.1, 512, 'linear', 0.05),         # half the paper's global batch, half its lr
+    (256, 1, 0.2, 1024, 'linear', 0.05),
+    (128, 16, 0.2, 1024, 'linear', 0.4),       # twice the GPUs, twice the lr
+    (8, 2, 0.2, 1024, 'sqrt', 0.025),          # 0.2 * sqrt(16 / 1024)
+])
+def test_lr_scales_with_the_global_batch(batch, world, lr_base, base_size, scale, expected):
+    assert imagenet.derive_lr(batch, world, lr_base, base_size, scale) == pytest.approx(expected, rel=1e-12)
+
+
+def test_unknown_lr_scaling_is_refused():
+    with pytest.raises(ValueError, match="use 'linear' or 'sqrt'"):
+        imagenet.derive_lr(8, 2, 0.2, 1024, 'cubic')
+
+
+@pytest.mark.parametrize('model, lr_base, per_gpu', [
+    ('zerosnet18', 0.2, 128), ('zerosnet34', 0.1, 64), ('zerosnet50', 0.05, 32), ('zerosnet101', 0.05, 32)])
+def test_defaults_are_the_papers_lr_at_its_global_batch(data_root, model, lr_base, per_gpu):
+    args = parse(data_root, '--model', model)
+    assert (args.lr, args.lr_base, args.lr_base_size, args.batch_size) == (None, lr_base, per_gpu * 8, per_gpu)
+    # every depth's recipe is the same lr per image, so 2 processes x 8 images get 0.1 * 16 / 512
+    assert imagenet.derive_lr(8, 2, args.lr_base, args.lr_base_size) == pytest.approx(0.003125)
+    assert parse(data_root, '--model', model, '--lr', '0.5').lr == 0.5
+
+
+class Blank(torch.utils.data.Dataset):
+    """Stands in for an ImageFolder: timm's create_loader only sets .transform on it."""
+    transform = None
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return self.transform(Image.new('RGB', (300, 260))), 0
+
+
+def test_loaders_use_the_papers_augmentation(data_root):
+    args = parse(data_root, '--model', 'zerosnet18', '--workers', '0', '-b', '2')
+    args.distributed = False
+    model = timm.create_model('zerosnet18', num_classes=3)
+    train, evaluation = imagenet.create_loaders(model, Blank(), Blank(), args, torch.device('cpu'))
+
+    steps = train.dataset.transform.transforms
+    crop, flip = steps[0], steps[1]
+    assert type(crop).__name__ == 'RandomResizedCropAndInterpolation'
+    assert crop.size == (224, 224) and crop.scale == (0.1, 1.0) and crop.ratio == (0.8, 1.25)
+    assert crop.interpolation == transforms.InterpolationMode.BILINEAR
+    assert isinstance(flip, transforms.RandomHorizontalFlip) and flip.p == 0.5
+    # no colour jitter, vertical flip or any other random step: crop, flip, to-tensor, normalise
+    assert not any(isinstance(t, transforms.ColorJitter) for t in steps)
+    assert [type(t).__name__ for t in steps[2:]] == ['MaybeToTensor', 'Normalize']
+    assert next(iter(train))[0].shape == (2, 3, 224, 224)
+
+    resize, centre = evaluation.dataset.transform.transforms[:2]
+    assert resize.size == 256 and resize.interpolation == transforms.InterpolationMode.BILINEAR
+    assert centre.size == (224, 224)
+
+
+def test_amp_defaults_to_on_for_cuda_only(data_root):
+    assert imagenet.resolve_amp(None, 'cuda') is True
+    assert imagenet.resolve_amp(None, 'cpu') is False
+    assert imagenet.resolve_amp(False, 'cuda') is False
+    assert imagenet.resolve_amp(True, 'cpu') is True
+    assert parse(data_root, '--model', 'zerosnet18').amp is None
+    assert parse(data_root, '--model', 'zerosnet18', '--no-amp').amp is False
+    assert parse(data_root, '--model', 'zerosnet18', '--amp').amp is True
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--model', 'zerosnet18', '-b', '0'], '-b/--batch-size 0: must be a positive integer'),
+    (['--model', 'zerosnet18', '--lr', '-1'], '--lr -1.0: must be positive'),
+    (['--model', 'zerosnet18', '--lr-base-size', '0'], '--lr-base-size 0: must be a positive integer'),
+    (['--model', 'no_such_net'], '--model no_such_net: not a registered model'),
+])
+def test_bad_input_is_one_line(data_root, capsys, extra, message):
+    with pytest.raises(SystemExit) as e:
+        parse(data_root, *extra)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('folders', [(), ('train',), ('val',)])
+def test_a_data_dir_without_train_and_val_is_one_line(tmp_path, capsys, folders):
+    for name in folders:
+        (tmp_path / name).mkdir()
+    with pytest.raises(SystemExit):
+        imagenet.parse_args(['--data-dir', str(tmp_path), '--model', 'zerosnet18', '--output', 'x'])
+    assert 'expected an ImageFolder root with train/ and val/' in capsys.readouterr().err
 
 
 @pytest.fixture(scope='module')
@@ -30,25 +144,36 @@ def image_folder(tmp_path_factory):
     return root
 
 
-def test_two_process_gloo_run_and_resume(image_folder, tmp_path):
+@needs_data
+def test_two_process_gloo_run_with_the_default_lr_and_resume(image_folder, tmp_path):
     out = tmp_path / 'run'
     common = [str(REPO / 'train' / 'imagenet.py'), '--data-dir', str(image_folder), '--model', 'zerosnet18',
-              '--img-size', '32', '-b', '8', '--lr', '0.02', '--warmup-epochs', '1', '--workers', '0', '--device', 'cpu',
+              '--img-size', '32', '-b', '8', '--warmup-epochs', '1', '--workers', '0', '--device', 'cpu',
               '--output', str(out)]
     torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    subprocess.run([*torchrun, *common, '--epochs', '1'], check=True, env=env, capture_output=True, timeout=300)
-    assert (out / 'last.pth.tar').exists() and (out / 'summary.csv').exists()
+    # no --lr: the paper's 0.2 at 1024 images scales to 0.003125 for 2 x 8 images. (With --lr 0.2, the
+    # per-GPU lr used unscaled, this same run reaches a non-finite loss in its third epoch.)
+    run = subprocess.run([*torchrun, *common, '--epochs', '3'], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert 'lr 0.003125 (linear scaling of --lr-base 0.2 at 1024 images to the global batch 8 x 2 = 16)' in run.stderr
+    recorded = yaml.safe_load((out / 'args.yaml').read_text())
+    assert recorded['lr'] == 0.003125 and recorded['world_size'] == 2 and recorded['amp'] is False
+    rows = list(csv.DictReader((out / 'summary.csv').open()))
+    assert len(rows) == 3 and all(math.isfinite(float(r['train_loss'])) and math.isfinite(float(r['eval_loss']))
+                                  for r in rows)
 
     # the checkpoint loads back with weights_only=True, and the final weights into timm
     model = timm.create_model('zerosnet18', num_classes=3)
-    assert resume_checkpoint(model, str(out / 'last.pth.tar')) == 1
+    assert resume_checkpoint(model, str(out / 'last.pth.tar')) == 3
     final = timm.create_model('zerosnet18', num_classes=3, pretrained=True,
                               pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors'), num_classes=3))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), final.state_dict().values()))
 
-    # resume in one process for a second epoch
-    result = subprocess.run([sys.executable, *common, '--epochs', '2', '--resume', str(out / 'last.pth.tar')],
-                            check=True, env=env, capture_output=True, text=True, timeout=300)
-    assert 'epoch 1:' in result.stderr + result.stdout
-    assert len((out / 'summary.csv').read_text().splitlines()) == 3  # header + two epochs
+    # resume in one process for a fourth epoch; the schedule keeps the checkpoint's lr, not one process's
+    result = subprocess.run([sys.executable, *common, '--epochs', '4', '--resume', str(out / 'last.pth.tar')],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'the resumed run keeps its base lr 0.003125' in result.stderr
+    assert 'epoch 3:' in result.stderr + result.stdout
+    assert len((out / 'summary.csv').read_text().splitlines()) == 5  # header + four epochs

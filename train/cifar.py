@@ -1,23 +1,34 @@
-"""Train any registered model on CIFAR-10/100 with the paper's recipe (SPEC section 5).
+"""Train any registered model on CIFAR-10/100 with the paper's recipe.
 
-    python train/cifar.py --model zerosnet_opt_20 --data-dir ../shared/data/cifar10-jpeg --output runs/z20
+    python train/cifar.py --model zerosnet_opt_20 --data-dir DATA --output runs/z20
 
 Defaults are the paper's: SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, 160 epochs
 (CIFAR-10) or 300 (CIFAR-100), lr / 10 at 1/2 and 3/4 of training, random crop 32 with
-4-pixel padding and horizontal flip.  The data are decoded once into uint8 tensors and
-augmented as batched tensor operations on the training device.
+4-pixel padding and horizontal flip, and the reference code's initialization (Kaiming normal
+everywhere; --zero-init-last starts each residual branch's last convolution at zero instead,
+timm's convention).  The data are decoded once into uint8 tensors and augmented as batched
+tensor operations on the training device.
+
+The model is built from the pretrained config of --dataset (zerosnet_opt_20 becomes
+zerosnet_opt_20.cifar100 with --dataset cifar100), so training, the logged test accuracy and
+whoever loads the weights through that tag normalize with the same mean and std.
 
 With --swa-epochs K the last K epochs hold the learning rate at --swa-lr and average the
 weights at the end of each (stochastic weight averaging, torch.optim.swa_utils); the
 average, with its batch-norm statistics recomputed on the training data, is the output.
 
 Output (OUT = --output):
-  OUT/args.json          the parsed command line (the recipe)
+  OUT/args.json          the parsed command line (the recipe), with 'init', the initialization
+                         the model was built with ('reference' or 'zero_init_last'; --init-from
+                         then replaces it), and the normalization 'mean' and 'std'
   OUT/log.jsonl          one JSON object per finished epoch ('seconds' is the whole epoch,
                          'train_seconds' its training steps with augmentation; with SWA the
-                         last also holds 'swa_test_acc', the accuracy of the output)
-  OUT/model.safetensors  the final weights, for timm.create_model(NAME, pretrained=True,
-                         pretrained_cfg_overlay=dict(file=...), num_classes=...)
+                         last also holds 'swa_test_acc', the accuracy of the output; every
+                         one holds 'init')
+  OUT/model.safetensors  the final weights, for timm.create_model(NAME.DATASET, pretrained=True,
+                         pretrained_cfg_overlay=dict(file=...), num_classes=...); its metadata
+                         records model, model_kwargs, dataset, epochs, init, mean and std, which
+                         `zerosnet-zoo eval --checkpoint OUT` uses
   OUT/checkpoint.pt      resume state (model, optimizer, scheduler, log), read back with
                          torch.load(weights_only=True)
 
@@ -31,26 +42,32 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
-import timm
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
+from timm.models import split_model_name_tag
 from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm import tqdm
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
 from zerosnet_zoo import stability
-from zerosnet_zoo.cli import parse_model_kwargs
+from zerosnet_zoo.cli import check_model_name, create_model, dataset_model_name, parse_model_kwargs
 from zerosnet_zoo.data import load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import accuracy
-from zerosnet_zoo.io import atomic_path, checkpoint_file
+from zerosnet_zoo.io import atomic_path, checkpoint_file, load_weights
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--model', required=True, help='a registered name, e.g. zerosnet_opt_56')
+    p.add_argument('--model', required=True, help='a registered name, e.g. zerosnet_opt_56 (built with the config '
+                                                   'of --dataset: zerosnet_opt_56.cifar100 for cifar100)')
     p.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V', help='e.g. lam=-1.2 coefficients=1,1,1,1')
+    p.add_argument('--zero-init-last', action='store_true',
+                   help="start each residual branch's last convolution at zero (timm's convention) instead of the "
+                        "reference code's initialization the paper trained with; --model-kwargs zero_init_last=true|"
+                        'false is honoured too but may not contradict this flag')
     p.add_argument('--dataset', choices=('cifar10', 'cifar100'), default='cifar10')
     p.add_argument('--data-dir', required=True, help='ImageFolder root with train/ and test/, or a torchvision CIFAR root')
     p.add_argument('--download', action='store_true', help="torchvision's download (needs a network)")
@@ -77,11 +94,52 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs is None:
         args.epochs = 160 if args.dataset == 'cifar10' else 300
+    # Checks of values that parsed: one line each, without argparse's usage (kept for syntax errors).
+    for flag in ('epochs', 'batch_size', 'train_subset', 'test_subset'):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            fail(f'--{flag.replace("_", "-")} must be positive, got {value}')
     if not 0 <= args.swa_epochs < args.epochs:
-        p.error(f'--swa-epochs {args.swa_epochs} must be at least 0 and below --epochs {args.epochs}')
+        fail(f'--swa-epochs {args.swa_epochs} must be at least 0 and below --epochs {args.epochs}')
     if args.swa_epochs and args.swa_lr is None:
-        p.error('--swa-epochs needs --swa-lr, the learning rate of the averaged epochs')
+        fail('--swa-epochs needs --swa-lr, the learning rate of the averaged epochs')
+    try:  # the command line's mistakes show now, not after the data are decoded
+        model_name(args)
+        model_kwargs(args)
+    except ValueError as e:
+        fail(str(e))
     return args
+
+
+def model_name(args: argparse.Namespace) -> str:
+    """The timm name to build: --model, tagged with --dataset for that data set's class count, mean and std."""
+    check_model_name(args.model)
+    tag = split_model_name_tag(args.model)[1]
+    if tag in ('cifar10', 'cifar100') and tag != args.dataset:
+        raise ValueError(f'--model {args.model} is configured for {tag} but --dataset is {args.dataset}; '
+                         'drop the tag or make the two agree')
+    return dataset_model_name(args.model, args.dataset)
+
+
+def model_kwargs(args: argparse.Namespace) -> tuple[dict, bool]:
+    """--model-kwargs without zero_init_last, and zero_init_last: the initialization to build with.
+
+    It is --zero-init-last (default False: the reference code's initialization).  A
+    ``--model-kwargs zero_init_last=true|false`` is honoured too (train/reproduce.py passes
+    false); it may repeat the flag's choice but not contradict an explicit --zero-init-last.
+    """
+    kwargs = parse_model_kwargs(args.model_kwargs)
+    zero_init_last = kwargs.pop('zero_init_last', args.zero_init_last)
+    if not isinstance(zero_init_last, bool):
+        raise ValueError(f'--model-kwargs zero_init_last must be true or false, got {zero_init_last!r}')
+    if args.zero_init_last and not zero_init_last:
+        raise ValueError('--zero-init-last contradicts --model-kwargs zero_init_last=false; keep one')
+    return kwargs, zero_init_last
+
+
+def fail(message: str) -> NoReturn:
+    """Stop with one line on stderr naming the mistake, in argparse's style but without its usage."""
+    sys.exit(f'cifar.py: error: {message}')
 
 
 def make_scheduler(optimizer, args):
@@ -110,13 +168,9 @@ def scheme_record(model) -> dict:
 
 def init_weights(model: torch.nn.Module, path: str) -> None:
     try:
-        path = checkpoint_file(path)
-    except FileNotFoundError as e:
-        sys.exit(f'--init-from {path}: no such file; pass an earlier run directory or its model.safetensors ({e})')
-    try:
-        model.load_state_dict(load_file(str(path)))
-    except RuntimeError as e:
-        sys.exit(f'--init-from {path} does not fit {type(model).__name__} built from --model: {e}')
+        load_weights(model, checkpoint_file(path))
+    except (FileNotFoundError, ValueError) as e:  # no such file, not safetensors, another architecture
+        fail(f'--init-from: {e}')
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -140,24 +194,34 @@ def write_log(path: Path, records: list) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path, weights_path = out / 'checkpoint.pt', out / 'log.jsonl', out / 'model.safetensors'
     if ckpt_path.exists() and not args.resume:
-        sys.exit(f'{out} already holds a run; pass --resume to continue it, or choose another --output')
-    if not args.resume:
-        with atomic_path(out / 'args.json') as tmp:  # the recipe, for the weights' provenance
-            tmp.write_text(json.dumps(vars(args), indent=2) + '\n')
+        fail(f'{out} already holds a run; pass --resume to continue it, or choose another --output')
+    resuming = args.resume and ckpt_path.exists()  # (a run killed before its first checkpoint starts afresh)
     device = torch.device(args.device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
 
-    train = load_split(args.data_dir, 'train', args.dataset, args.train_subset, args.seed, args.workers, args.download)
-    test = load_split(args.data_dir, 'test', args.dataset, args.test_subset, args.seed, args.workers, args.download)
+    try:
+        train = load_split(args.data_dir, 'train', args.dataset, args.train_subset, args.seed, args.workers,
+                           args.download)
+        test = load_split(args.data_dir, 'test', args.dataset, args.test_subset, args.seed, args.workers, args.download)
+    except OSError as e:  # a missing folder, an unreadable image
+        fail(str(e))
+    kwargs, zero_init_last = model_kwargs(args)
+    init = 'zero_init_last' if zero_init_last else 'reference'
     torch.manual_seed(args.seed)
-    model = timm.create_model(args.model, num_classes=len(train.classes), **parse_model_kwargs(args.model_kwargs))
-    if args.init_from and not args.resume:
+    try:
+        model = create_model(model_name(args), kwargs, num_classes=len(train.classes), zero_init_last=zero_init_last)
+    except ValueError as e:
+        fail(str(e))
+    if args.init_from and not resuming:
         init_weights(model, args.init_from)
     model.to(device=device, memory_format=memory_format)
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
+    provenance = {'init': init, 'mean': list(mean), 'std': list(std)}
+    if not resuming:
+        with atomic_path(out / 'args.json') as tmp:  # the recipe, for the weights' provenance
+            tmp.write_text(json.dumps({**vars(args), **provenance}, indent=2) + '\n')
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     scheduler = make_scheduler(optimizer, args)
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == 'cuda')
@@ -165,10 +229,10 @@ def main(argv=None) -> int:
     averaged = AveragedModel(model) if args.swa_epochs else None
 
     start_epoch, records = 0, []
-    if args.resume and ckpt_path.exists():
+    if resuming:
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         if state['model_name'] != args.model:
-            sys.exit(f"{out} holds a run of {state['model_name']}, not {args.model}")
+            fail(f"{out} holds a run of {state['model_name']}, not {args.model}")
         model.load_state_dict(state['model'])
         optimizer.load_state_dict(state['optimizer'])
         scheduler.load_state_dict(state['scheduler'])
@@ -176,6 +240,7 @@ def main(argv=None) -> int:
         if averaged is not None:
             averaged.load_state_dict(state['averaged'])
         start_epoch, records = state['epoch'], state['records']
+        init = state.get('init', init)  # the run's initialization, whatever this command line says
         write_log(log_path, records)  # drop any record written after the checkpoint
         print(f'resuming {args.model} at epoch {start_epoch}', file=sys.stderr)
 
@@ -218,6 +283,7 @@ def main(argv=None) -> int:
             'test_acc': accuracy(model, test.images, test.labels, mean, std, device=device,
                                  channels_last=args.channels_last, amp=args.amp),
             'lr': lr,
+            'init': init,
             'seconds': time.perf_counter() - started,
             'train_seconds': train_seconds,
             **scheme_record(model),
@@ -233,7 +299,7 @@ def main(argv=None) -> int:
             record['seconds'] = time.perf_counter() - started
         records.append(record)
         state = {
-            'model_name': args.model, 'epoch': epoch + 1, 'records': records,
+            'model_name': args.model, 'init': init, 'epoch': epoch + 1, 'records': records,
             'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
             'scheduler': scheduler.state_dict(), 'scaler': scaler.state_dict(),
             **({'averaged': averaged.state_dict()} if averaged is not None else {}),
@@ -246,7 +312,9 @@ def main(argv=None) -> int:
     with atomic_path(weights_path) as tmp:
         final = model if averaged is None else averaged.module
         save_file({k: v.contiguous().cpu() for k, v in final.state_dict().items()}, str(tmp),
-                  metadata={'model': args.model, 'dataset': args.dataset, 'epochs': str(args.epochs)})
+                  metadata={'model': args.model, 'model_kwargs': json.dumps(args.model_kwargs),
+                            'dataset': args.dataset, 'epochs': str(args.epochs), 'init': init,
+                            'mean': json.dumps(provenance['mean']), 'std': json.dumps(provenance['std'])})
     return 0
 
 

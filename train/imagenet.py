@@ -1,22 +1,47 @@
 """ImageNet training of any registered model on timm's own training components.
 
-    torchrun --nproc_per_node 8 train/imagenet.py --data-dir /data/imagenet --model zerosnet50 --amp
+    torchrun --nproc_per_node 8 train/imagenet.py --data-dir /data/imagenet --model zerosnet50
     python train/imagenet.py --data-dir DIR --model zerosnet18 --device cpu      # one process
 
-The recipe of the paper (SPEC section 5): SGD with momentum 0.9, weight decay 4e-5, cosine
-decay with a 5-epoch warm-up, 150 epochs, mixed precision, and per-GPU lr / batch size
-0.2 / 128 (18 layers), 0.1 / 64 (34 layers), 0.05 / 32 (50 layers and deeper).
+The paper's recipe: SGD with momentum 0.9, weight decay 4e-5 (not on biases and norm
+layers), cosine decay with a 5-epoch warm-up, 150 epochs, mixed precision, 8 GPUs with
+lr / batch size per GPU 0.2 / 128 (18 layers), 0.1 / 64 (34 layers), 0.05 / 32 (50 and deeper).
 
-Everything else is timm's: its dataset reader and loader with the standard ImageNet
-augmentation (any ImageFolder root with train/ and val/ or validation/), create_optimizer_v2,
-create_scheduler_v2, its AMP loss scaler, distributed set-up (NCCL on GPUs, gloo on the CPU,
-from the torchrun environment), SyncBatchNorm conversion, model EMA and CheckpointSaver.
-Output: OUT/last.pth.tar (resume with --resume OUT/last.pth.tar), the best checkpoints,
-OUT/summary.csv, and OUT/model.safetensors with the final weights.
+Learning rate. The paper's lr belongs to its global batch (per-GPU batch x 8 GPUs: 1024, 512
+and 256), and all three settings come to the same lr per image, 0.1 per 512 images. Without
+--lr the lr follows the linear scaling rule (Goyal et al. 2017) for the batch actually used:
+lr = lr_base * (batch per process x processes) / lr_base_size, where --lr-base and
+--lr-base-size default to the paper's lr and global batch for the model's depth (timm's
+train.py flags; --lr-base-scale sqrt is there too). The derived lr is logged at start-up and
+written to OUT/args.yaml. So 8 processes with the default batch reproduce the paper exactly,
+and a small run (say 2 processes of 8 images) gets a proportionally small lr instead of one
+tuned for 1024 images, which diverges.
+
+Augmentation. The paper trained with the DALI pipeline of Xu Ma's Efficient_ImageNet_Classification
+(main_cosine.py): a random crop of 10-100 % of the image area with aspect ratio 0.8-1.25,
+resized to 224 x 224 with a triangular filter, a horizontal flip with probability 0.5, and
+ImageNet mean / std normalisation; no colour jitter, no other augmentation. Evaluation
+resizes the shorter side to 256 and takes the central 224 x 224. Here that is timm's
+RandomResizedCrop with scale (0.1, 1.0) and ratio (0.8, 1.25), bilinear interpolation (PIL's
+bilinear filter is the triangular one, antialiased when shrinking), hflip 0.5, colour jitter
+off, and an eval crop_pct of 224 / 256 (timm draws the aspect ratio log-uniformly within
+its range, which is symmetric about 1 in log: 0.8 = 1 / 1.25).
+
+Mixed precision is on by default on CUDA (float16 autocast with a loss scaler, as the paper's
+APEX O2 run) and off on the CPU; --no-amp / --amp override (bfloat16 on the CPU).
+
+Everything else is timm's: its dataset reader and loader (any ImageFolder root with train/
+and val/ or validation/), create_optimizer_v2, create_scheduler_v2, its AMP loss scaler,
+distributed set-up (NCCL on GPUs, gloo on the CPU, from the torchrun environment),
+SyncBatchNorm conversion, model EMA and CheckpointSaver.
+Output: OUT/args.yaml (the parsed and derived settings), OUT/last.pth.tar (resume with
+--resume OUT/last.pth.tar), the best checkpoints, OUT/summary.csv, and OUT/model.safetensors
+with the final weights.
 """
 
 import argparse
 import logging
+import math
 import re
 import sys
 import time
@@ -27,6 +52,7 @@ from pathlib import Path
 import timm
 import torch
 import torch.nn.functional as F
+import yaml
 from safetensors.torch import save_file
 from timm import utils
 from timm.data import create_dataset, create_loader, resolve_data_config
@@ -37,13 +63,35 @@ from timm.scheduler import create_scheduler_v2
 from torch.nn.parallel import DistributedDataParallel
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
-from zerosnet_zoo.cli import parse_model_kwargs
+from zerosnet_zoo.cli import create_model, parse_model_kwargs
 from zerosnet_zoo.io import atomic_path
 
 _logger = logging.getLogger('train')
 
-# (lr, batch size per GPU) by depth, SPEC section 5
+# The paper's (lr, batch size per GPU) by depth, on PAPER_GPUS GPUs; any other depth uses 50's.
 RECIPE = {18: (0.2, 128), 34: (0.1, 64), 50: (0.05, 32)}
+PAPER_GPUS = 8
+
+# The paper's train augmentation (see the module docstring), as timm create_loader arguments.
+TRAIN_AUG = dict(scale=(0.1, 1.0), ratio=(0.8, 1.25), hflip=0.5, vflip=0.0, color_jitter=None)
+INTERPOLATION = 'bilinear'
+EVAL_CROP_PCT = 224 / 256  # shorter side to 256, central 224 x 224
+
+
+def derive_lr(batch_size: int, world_size: int, lr_base: float, lr_base_size: int, scale: str = 'linear') -> float:
+    """The lr for a global batch of batch_size * world_size, scaled from lr_base at lr_base_size images.
+
+    'linear' is the linear scaling rule of Goyal et al. 2017; 'sqrt' scales by the square root instead.
+    """
+    if scale not in ('linear', 'sqrt'):
+        raise ValueError(f"lr scaling {scale!r}: use 'linear' or 'sqrt'")
+    ratio = batch_size * world_size / lr_base_size
+    return lr_base * (ratio if scale == 'linear' else math.sqrt(ratio))
+
+
+def resolve_amp(requested: bool | None, device_type: str) -> bool:
+    """Mixed precision unless asked otherwise: on by default on CUDA (as the paper), off elsewhere."""
+    return device_type == 'cuda' if requested is None else requested
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,16 +101,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V')
     p.add_argument('--num-classes', type=int, help='default: the number of class folders in train/')
     p.add_argument('--img-size', type=int, default=224)
-    p.add_argument('-b', '--batch-size', type=int, help='per process; default by depth')
+    p.add_argument('-b', '--batch-size', type=int, help="per process; default: the paper's per-GPU batch by depth")
     p.add_argument('--epochs', type=int, default=150)
-    p.add_argument('--lr', type=float, help='default by depth')
+    p.add_argument('--lr', type=float, help='learning rate; overrides the scaled --lr-base')
+    p.add_argument('--lr-base', type=float, help="lr at --lr-base-size images; default: the paper's, by depth")
+    p.add_argument('--lr-base-size', type=int, help=f"global batch of --lr-base; default: the paper's ({PAPER_GPUS} GPUs)")
+    p.add_argument('--lr-base-scale', choices=('linear', 'sqrt'), default='linear',
+                   help='lr vs global batch (default: linear, Goyal et al. 2017)')
     p.add_argument('--warmup-epochs', type=int, default=5)
     p.add_argument('--warmup-lr', type=float, default=1e-5)
     p.add_argument('--weight-decay', type=float, default=4e-5)
     p.add_argument('--momentum', type=float, default=0.9)
     p.add_argument('--output', required=True, help='run directory')
     p.add_argument('--resume', default='', help='a checkpoint to resume from (e.g. OUT/last.pth.tar)')
-    p.add_argument('--amp', action='store_true', help='mixed precision (float16 on CUDA, bfloat16 on CPU)')
+    p.add_argument('--amp', action=argparse.BooleanOptionalAction,
+                   help='mixed precision (default: on for CUDA, float16; off on the CPU, bfloat16 if asked)')
     p.add_argument('--workers', type=int, default=4)
     p.add_argument('--sync-bn', action='store_true')
     p.add_argument('--model-ema', action='store_true')
@@ -71,11 +124,45 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--log-interval', type=int, default=50)
     args = p.parse_args(argv)
-    depth = int(re.search(r'(\d+)$', args.model).group(1)) if re.search(r'(\d+)$', args.model) else 50
-    lr, batch = RECIPE.get(depth, RECIPE[50])
-    args.lr = args.lr if args.lr is not None else lr
-    args.batch_size = args.batch_size if args.batch_size is not None else batch
+
+    if not timm.is_model(args.model):
+        p.error(f'--model {args.model}: not a registered model (see timm.list_models("*zerosnet*"))')
+    root = Path(args.data_dir)
+    if not (root / 'train').is_dir() or not ((root / 'val').is_dir() or (root / 'validation').is_dir()):
+        p.error(f'--data-dir {args.data_dir}: expected an ImageFolder root with train/ and val/ (or validation/)')
+    for flag, value in (('-b/--batch-size', args.batch_size), ('--lr-base-size', args.lr_base_size),
+                        ('--epochs', args.epochs), ('--img-size', args.img_size)):
+        if value is not None and value < 1:
+            p.error(f'{flag} {value}: must be a positive integer')
+    for flag, value in (('--lr', args.lr), ('--lr-base', args.lr_base)):
+        if value is not None and not value > 0:
+            p.error(f'{flag} {value}: must be positive')
+
+    try:
+        parse_model_kwargs(args.model_kwargs)  # fail here, before any process group starts
+    except ValueError as e:
+        p.error(str(e))
+
+    found = re.search(r'(\d+)$', args.model)
+    lr, batch = RECIPE.get(int(found.group(1)) if found else 50, RECIPE[50])
+    args.batch_size = args.batch_size or batch
+    args.lr_base = args.lr_base or lr
+    args.lr_base_size = args.lr_base_size or batch * PAPER_GPUS
     return args
+
+
+def create_loaders(model, dataset_train, dataset_eval, args, device):
+    """The train loader with the paper's augmentation and the eval loader with its centre crop."""
+    data_config = resolve_data_config({'input_size': (3, args.img_size, args.img_size), 'interpolation': INTERPOLATION,
+                                       'crop_pct': EVAL_CROP_PCT}, model=model)
+    cuda = device.type == 'cuda'
+    common = dict(input_size=data_config['input_size'], batch_size=args.batch_size,
+                  interpolation=data_config['interpolation'], mean=data_config['mean'], std=data_config['std'],
+                  num_workers=args.workers, distributed=args.distributed, use_prefetcher=cuda, device=device,
+                  pin_memory=cuda)
+    loader_train = create_loader(dataset_train, is_training=True, **TRAIN_AUG, **common)
+    loader_eval = create_loader(dataset_eval, is_training=False, crop_pct=data_config['crop_pct'], **common)
+    return loader_train, loader_eval
 
 
 def train_one_epoch(epoch, model, loader, optimizer, scheduler, args, device, amp_autocast, loss_scaler, model_ema):
@@ -128,29 +215,46 @@ def main(argv=None) -> int:
     utils.setup_default_logging()
     device = utils.init_distributed_device(args)  # torchrun env -> NCCL (CUDA) or gloo (CPU)
     utils.random_seed(args.seed, args.rank)
+    args.amp = resolve_amp(args.amp, device.type)
+    if args.lr is None:  # the paper's lr, rescaled to the global batch of this run
+        args.lr = derive_lr(args.batch_size, args.world_size, args.lr_base, args.lr_base_size, args.lr_base_scale)
+        lr_source = (f'{args.lr_base_scale} scaling of --lr-base {args.lr_base:g} at {args.lr_base_size} images '
+                     f'to the global batch {args.batch_size} x {args.world_size} = {args.batch_size * args.world_size}')
+    else:
+        lr_source = 'given by --lr'
     out = Path(args.output)
     if utils.is_primary(args):
         out.mkdir(parents=True, exist_ok=True)
+        _logger.info(f'lr {args.lr:.6g} ({lr_source})')
+        with atomic_path(out / 'args.yaml') as tmp:  # timm's name; the settings actually used, derived lr included
+            tmp.write_text(yaml.safe_dump({**vars(args), 'lr_source': lr_source}, sort_keys=False, width=1000))
 
     dataset_train = create_dataset('', root=args.data_dir, split='train', is_training=True)
     dataset_eval = create_dataset('', root=args.data_dir, split='validation')
     num_classes = args.num_classes or len(dataset_train.reader.class_to_idx)
-    model = timm.create_model(args.model, num_classes=num_classes, **parse_model_kwargs(args.model_kwargs))
-    data_config = resolve_data_config({'input_size': (3, args.img_size, args.img_size)}, model=model)
+    try:
+        model = create_model(args.model, parse_model_kwargs(args.model_kwargs), num_classes=num_classes)
+    except ValueError as e:
+        sys.exit(f'imagenet.py: error: {e}')
     model.to(device)
     if args.distributed and args.sync_bn:
         model = convert_sync_batchnorm(model)
+    loader_train, loader_eval = create_loaders(model, dataset_train, dataset_eval, args, device)
 
+    # timm leaves biases and norm weights (every 1-d parameter) out of weight decay, as the paper's script does
     optimizer = create_optimizer_v2(model, opt='sgd', lr=args.lr, weight_decay=args.weight_decay, momentum=args.momentum)
-    use_amp = args.amp
     amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
-    amp_autocast = partial(torch.autocast, device_type=device.type, dtype=amp_dtype) if use_amp else nullcontext
-    loss_scaler = utils.NativeScaler(device=device.type) if use_amp and device.type == 'cuda' else None
+    amp_autocast = partial(torch.autocast, device_type=device.type, dtype=amp_dtype) if args.amp else nullcontext
+    # float16 gradients need loss scaling; bfloat16 has float32's range and does not
+    loss_scaler = utils.NativeScaler(device=device.type) if args.amp and amp_dtype == torch.float16 else None
 
     start_epoch = 0
     if args.resume:
         start_epoch = resume_checkpoint(model, args.resume, optimizer=optimizer, loss_scaler=loss_scaler,
                                         log_info=utils.is_primary(args)) or 0
+        resumed_lr = optimizer.param_groups[0].get('initial_lr', args.lr)
+        if utils.is_primary(args) and resumed_lr != args.lr:  # the schedule continues from the checkpoint's lr
+            _logger.info(f'the resumed run keeps its base lr {resumed_lr:.6g}')
     model_ema = None
     if args.model_ema:
         model_ema = utils.ModelEmaV3(model, decay=args.model_ema_decay)
@@ -158,13 +262,6 @@ def main(argv=None) -> int:
             load_checkpoint(model_ema.module, args.resume, use_ema=True)
     if args.distributed:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
-
-    loader_kwargs = dict(
-        input_size=data_config['input_size'], batch_size=args.batch_size, interpolation=data_config['interpolation'],
-        mean=data_config['mean'], std=data_config['std'], num_workers=args.workers, distributed=args.distributed,
-        use_prefetcher=device.type == 'cuda', device=device, pin_memory=device.type == 'cuda')
-    loader_train = create_loader(dataset_train, is_training=True, **loader_kwargs)
-    loader_eval = create_loader(dataset_eval, is_training=False, crop_pct=data_config['crop_pct'], **loader_kwargs)
 
     scheduler, num_epochs = create_scheduler_v2(
         optimizer, sched='cosine', num_epochs=args.epochs, warmup_epochs=args.warmup_epochs,
@@ -177,7 +274,7 @@ def main(argv=None) -> int:
         saver = utils.CheckpointSaver(model, optimizer, model_ema=model_ema, amp_scaler=loss_scaler,
                                       checkpoint_dir=str(out), recovery_dir=str(out), max_history=2)
         _logger.info(f'{args.model}: {sum(p.numel() for p in model.parameters()):,} parameters, '
-                     f'{args.world_size} process(es), batch {args.batch_size} each, lr {args.lr}')
+                     f'{args.world_size} process(es), batch {args.batch_size} each, amp {args.amp}')
 
     for epoch in range(start_epoch, num_epochs):
         if args.distributed and hasattr(loader_train.sampler, 'set_epoch'):

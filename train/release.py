@@ -1,12 +1,16 @@
 """Turn a finished train/cifar.py run into a weight shipped inside the package.
 
     python train/release.py --run runs/weights/zerosnet_opt_20 --name zerosnet_opt_20.cifar10 \\
-        --data-dir ../shared/data/cifar10-jpeg --hardware "2-core AMD EPYC, 1 thread"
+        --data-dir DATA --hardware "2-core AMD EPYC, 1 thread"
 
-A run started with ``--init-from`` (a warm restart) is released with the runs it continued:
-their recipes and logs become the weight's training stages. When it continued a released
-weight (the package's own file, say), the stages recorded in that weight's NAME.TAG.json are
-taken over.
+DATA is the CIFAR-10 root the run trained on (an ImageFolder with train/ and test/, or a
+torchvision CIFAR-10 root).  A run started with ``--init-from`` (a warm restart) is released
+with the runs it continued: their recipes and logs become the weight's training stages.  When
+it continued a released weight (the package's own file, say), the stages recorded in that
+weight's NAME.TAG.json are taken over.  A stage's ``init_from`` names what a reader can find:
+the released weight it started from (NAME.TAG and the sha256 of the file, which stays in the
+repository's history after a newer release replaces it), or else the command of the stage
+that made it.
 
 It measures the weight with ``zerosnet-zoo eval`` (clean top-1/top-5 and the paper's input
 noises on the whole test split, FGSM and PGD on a seeded subset), then writes into
@@ -14,10 +18,11 @@ zerosnet_zoo/weights/:
 
     NAME.TAG-SHA256.safetensors   the weights (the name pins their sha256)
     NAME.TAG.log.jsonl            the training log (each line tagged with its stage)
-    NAME.TAG.json                 provenance: recipe, command, data, hardware, wall time, metrics
+    NAME.TAG.json                 provenance: recipe, commands, hardware, wall time, metrics, paper
 
 rewrites the shipped-weights section of MODEL_CARD.md from every NAME.TAG.json there, and
-prints the ``PACKAGED_WEIGHTS`` entry to add to zerosnet_zoo/models/zerosnet.py.
+prints the ``PACKAGED_WEIGHTS`` entry to add to zerosnet_zoo/models/zerosnet.py.  The
+commands in the record and the card write the data folder as ``DATA``.
 """
 
 from __future__ import annotations
@@ -32,22 +37,13 @@ from pathlib import Path
 
 import torch
 
-from zerosnet_zoo import cli
-from zerosnet_zoo.hub import training_summary
+from zerosnet_zoo import cli, paper
+from zerosnet_zoo.hub import initialization, seeds_summary, training_summary
 from zerosnet_zoo.io import atomic_path, checkpoint_file
 from zerosnet_zoo.weights import HF_ORGANIZATION, WEIGHTS_DIR, sha256_of
 
-# Paper Table 4 (CIFAR-10 top-1, mean of 3 seeds, 160 epochs, lr / 10 at 1/2 and 3/4).
-PAPER_TABLE_4 = {
-    'preresnet': {20: 91.25, 32: 92.49, 44: 92.83, 56: 93.03, 110: 93.63},
-    'lmresnet': {20: 91.67, 32: 92.82, 44: 93.34, 56: 93.69, 110: 93.84},
-    'zerosnet_opt': {20: 92.01, 32: 93.28, 44: 93.68, 56: 94.04, 110: 94.35},
-    'zerosnet_tra': {20: 92.32, 32: 93.07, 44: 93.69, 56: 93.80, 110: 94.30},
-}
-# Paper Table 6: the optimal ZeroSNet at depth 56 on CIFAR-10, clean and under each noise.
-PAPER_TABLE_6_OPT_56 = {'clean': 94.04, 'uniform[-0.08,0]': 88.31, 'uniform[0,0.08]': 87.64, 'gaussian0.01': 92.96,
-                        'gaussian0.02': 89.67, 'gaussian0.04': 74.49, 'constant0.3': 88.78}
 DATASET = 'CIFAR-10 (JPEG q75)'
+DATA = 'DATA'  # how the commands in records and cards name the CIFAR-10 root
 MODEL_CARD = Path(__file__).resolve().parents[1] / 'MODEL_CARD.md'
 BEGIN, END = '<!-- shipped-weights:begin -->', '<!-- shipped-weights:end -->'
 
@@ -66,9 +62,13 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def training_stages(run: Path) -> list[dict]:
-    """A finished run and, when it was a warm restart (``--init-from``), the runs it continued, oldest first."""
-    stages = []
+def training_stages(run: Path, weights_dir: Path = WEIGHTS_DIR) -> list[dict]:
+    """A finished run and, when it was a warm restart (``--init-from``), the runs it continued, oldest first.
+
+    Each stage is {recipe, log, command}.  In the recipe of every stage this walk finds, ``init_from``
+    (a path on the machine that trained it) becomes ``start_record``'s account of that file.
+    """
+    found = []  # (recipe, log, the file it started from), newest first
     while True:
         if not (run / 'args.json').is_file():
             raise SystemExit(f'{run} holds no train/cifar.py run (no args.json)')
@@ -76,35 +76,65 @@ def training_stages(run: Path) -> list[dict]:
         log = read_jsonl(run / 'log.jsonl')
         if len(log) != recipe['epochs'] or not (run / 'model.safetensors').is_file():
             raise SystemExit(f'{run} is not a finished run: {len(log)} of {recipe["epochs"]} epochs logged')
-        stages.insert(0, {'recipe': recipe, 'log': log})
-        if not recipe.get('init_from'):
-            return stages
-        start = checkpoint_file(recipe['init_from'])
+        start = checkpoint_file(recipe['init_from']) if recipe.get('init_from') else None
+        if start is None:  # a run from scratch: say how its model was initialized
+            recipe['init'] = initialization(recipe)
+        found.append((recipe, log, start))
+        if start is None:
+            earlier = []
+            break
         if not (start.parent / 'args.json').is_file():
             # Continued from a released weight: its record already holds every earlier stage.
-            return released_stages(start) + stages
+            earlier = released_stages(start)
+            break
         run = start.parent
+    stages = earlier + [{'recipe': recipe, 'log': log} for recipe, log, _ in reversed(found)]
+    for stage, command in zip(stages, train_commands(stages)):
+        stage['command'] = command
+    for i, (recipe, _, start) in enumerate(reversed(found), start=len(earlier)):
+        if start is not None:
+            recipe['init_from'] = start_record(start, i, stages[i - 1]['command'], weights_dir)
+    return stages
+
+
+def start_record(start: Path, stage: int, command: str, weights_dir: Path) -> dict:
+    """What a stage started from, as a reader can find it: the output of ``stage`` (numbered from 1),
+    the released weight with that file's sha256 (looked up beside the file and in ``weights_dir``),
+    or else the command that made it."""
+    sha = sha256_of(start)
+    record = _released_record(sha, [start.parent, weights_dir])
+    found = {'weight': record['name']} if record else {'command': command}
+    return {'stage': stage, **found, 'sha256': sha}
+
+
+def _released_record(sha: str, folders: list[Path]) -> dict | None:
+    """The NAME.TAG.json of the weight with this sha256, in the first folder that has one."""
+    for folder in folders:
+        for path in sorted(folder.glob('*.json')):
+            record = json.loads(path.read_text())
+            if isinstance(record, dict) and record.get('sha256') == sha:
+                return record
+    return None
 
 
 def released_stages(weights: Path) -> list[dict]:
     """The stages of a weight this script released, from the NAME.TAG.json beside it with the same sha256."""
-    sha = sha256_of(weights)
-    for path in weights.parent.glob('*.json'):
-        record = json.loads(path.read_text())
-        if isinstance(record, dict) and record.get('sha256') == sha:
-            log = read_jsonl(path.parent / f"{record['name']}.log.jsonl")
-            return [{'recipe': stage['recipe'],
-                     'log': [{k: v for k, v in line.items() if k != 'stage'} for line in log if line['stage'] == i]}
-                    for i, stage in enumerate(record['stages'], start=1)]
-    raise SystemExit(f'{weights} is neither in a train/cifar.py run directory nor a weight released by '
-                     'train/release.py (no NAME.TAG.json with its sha256 beside it); release the run it came from')
+    record = _released_record(sha256_of(weights), [weights.parent])
+    if record is None:
+        raise SystemExit(f'{weights} is neither in a train/cifar.py run directory nor a weight released by '
+                         'train/release.py (no NAME.TAG.json with its sha256 beside it); release the run it came from')
+    log = read_jsonl(weights.parent / f"{record['name']}.log.jsonl")
+    return [{'recipe': stage['recipe'],
+             'log': [{k: v for k, v in line.items() if k != 'stage'} for line in log if line['stage'] == i]}
+            for i, stage in enumerate(record['stages'], start=1)]
 
 
-def train_commands(stages: list[dict], data_dir: str) -> list[str]:
+def train_commands(stages: list[dict]) -> list[str]:
     """The train/cifar.py command lines that reproduce the stages, each from the one before.
 
     A stage continues from the previous stage's output (the very file, or a released copy of
-    it with the same sha256), so the commands chain whatever path the run itself was given.
+    it with the same sha256), so the commands chain the output folders the runs were given.
+    The data folder is written ``DATA``.
     """
     commands, previous = [], None
     for stage in stages:
@@ -112,7 +142,14 @@ def train_commands(stages: list[dict], data_dir: str) -> list[str]:
         flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items()
                          if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed')
                          or k in ('swa_epochs', 'swa_lr') and recipe.get('swa_epochs'))
-        commands.append(f"python train/cifar.py --model {recipe['model']} --data-dir {data_dir} {flags}"
+        if recipe.get('dataset', 'cifar10') != 'cifar10':
+            flags += f" --dataset {recipe['dataset']}"
+        if recipe.get('model_kwargs'):
+            flags += ' --model-kwargs ' + ' '.join(recipe['model_kwargs'])
+        explicit = any(k.startswith('zero_init_last=') for k in recipe.get('model_kwargs') or [])
+        if previous is None and initialization(recipe) == 'zero_init_last' and not explicit:
+            flags += ' --zero-init-last'
+        commands.append(f"python train/cifar.py --model {recipe['model']} --data-dir {DATA} {flags}"
                         + (' --channels-last' if recipe.get('channels_last') else '')
                         + (f' --init-from {Path(previous) / "model.safetensors"}' if previous else '')
                         + f" --output {recipe['output']}")
@@ -121,47 +158,66 @@ def train_commands(stages: list[dict], data_dir: str) -> list[str]:
 
 
 def paper_reference(model: str) -> dict | None:
-    family, _, depth = model.rpartition('_')
-    top1 = PAPER_TABLE_4.get(family, {}).get(int(depth)) if depth.isdigit() else None
-    if top1 is None:
+    """The paper's CIFAR-10 number for this model (Table 4), with the paper's row and whose number it is."""
+    reported = paper.table_4(model, 'cifar10')
+    if reported is None:
         return None
-    return {'top1': top1, 'source': 'paper Table 4',
-            'recipe': '160 epochs, lr / 10 at 1/2 and 3/4 of training, mean of 3 seeds'}
+    return {'top1': reported.top1, 'table': 'Table 4, CIFAR-10', 'row': reported.row, 'source': reported.source,
+            'note': reported.note}
+
+
+def attack_record(attack: str, result: dict, images: int) -> dict:
+    """An attack's result as the record keeps it: FGSM is one step of size eps, so it has no steps."""
+    kept = ('eps', 'top1') if attack == 'fgsm' else ('eps', 'steps', 'step_size', 'top1')
+    return {**{k: result[k] for k in kept}, 'images': images}
 
 
 def render_shipped_weights(records: list[dict]) -> str:
     """The MODEL_CARD.md section for the shipped weights, from their provenance records."""
     names = [r['name'] for r in records]
     lines = [BEGIN, '',
-             f'Every weight below was trained from scratch by `train/cifar.py` on {DATASET}: the JPEG '
-             're-encoding of CIFAR-10 in `shared/data/cifar10-jpeg`, so not the original lossless images. '
-             'Metrics are on its full 10,000-image test split; reproduce them with the `eval` command given '
-             'for each weight.', '',
-             '| weight | top-1 % | top-5 % | paper top-1 % (Table 4) | epochs | wall time | sha256 |',
-             '|---|---|---|---|---|---|---|']
+             '(This section is generated by `train/release.py` from the provenance records '
+             '`zerosnet_zoo/weights/NAME.TAG.json`.)', '',
+             f'Every weight below was trained from scratch by `train/cifar.py` on {DATASET}: CIFAR-10 '
+             're-encoded as JPEG quality 75, in ImageFolder layout (`train/`, `test/`), so not the original '
+             'lossless images. Metrics are on its full 10,000-image test split. In the commands, `DATA` is '
+             'that folder; they run on any CIFAR-10 ImageFolder or torchvision CIFAR-10 root, but the numbers '
+             'are for the JPEG copy.', '',
+             '| weight | top-1 % | top-5 % | epochs | training | wall time | sha256 | paper, CIFAR-10 top-1 % (Table 4) |',
+             '|---|---|---|---|---|---|---|---|']
     for r in records:
-        paper = r['paper']['top1'] if r.get('paper') else ''
-        lines.append(f"| `{r['name']}` | {r['test']['top1']:.2f} | {r['test']['top5']:.2f} | {paper} | "
-                     f"{r['epochs']} | {r['train_seconds'] / 3600:.2f} h | `{r['sha256'][:12]}...` |")
-    lines += ['', "The paper's Table 4 numbers are the mean of 3 seeds after 160 epochs on the original "
-              'CIFAR-10; ours are one seed at a CPU budget (see each recipe).', '',
-              '### Robustness', '',
-              'Top-1 % under the input noises of the paper (SPEC section 5; seed 1, noise in [0, 1] pixel space, '
-              'clipped, then normalized) on the full test split, and under L-infinity attacks on a seeded '
+        reported = f"{r['paper']['top1']:.2f}: {r['paper']['row']} ({r['paper']['source']})" if r.get('paper') else ''
+        lines.append(f"| `{r['name']}` | {r['test']['top1']:.2f} | {r['test']['top5']:.2f} | {r['epochs']} | "
+                     f"{seeds_summary(r)} | {r['train_seconds'] / 3600:.2f} h | `{r['sha256'][:12]}...` | "
+                     f"{reported} |")
+    lines += ['', 'Each weight is a single training run, continued in stages that each drew their own seed (listed '
+              'in order), so it is one sample, not a mean over independent runs.']
+    quoted = {r['paper']['row']: r['paper'] for r in records if r.get('paper')}
+    if quoted:
+        lines += ['', "The paper's column is its Table 4, on the original lossless CIFAR-10. The authors' own runs "
+                  'follow its recipe (160 epochs, lr / 10 at 1/2 and 3/4 of training) and report the mean of 3; '
+                  'a number it quotes comes from the paper it cites. By row:', '']
+        lines += [f"- {row}: {q['source']}" + (f"; {q['note']}" if q['note'] else '') + '.' for row, q in quoted.items()]
+    lines += ['', '### Robustness', '',
+              "Top-1 % under the input noises of the paper's Table 6 (seed 1; noise added in [0, 1] pixel "
+              'space, clipped, then normalized) on the full test split, and under L-infinity attacks on a seeded '
               "subset. The paper's column is its Table 6: ZeroSNet-Opt at depth 56 on the original CIFAR-10, "
               'for scale only (a deeper network, a longer recipe, other data).', '',
               '| setting | ' + ' | '.join(f'`{n}`' for n in names) + ' | paper, ZeroSNet-Opt-56 |',
               '|---' * (len(names) + 2) + '|']
     lines.append('| clean | ' + ' | '.join(f"{r['test']['top1']:.2f}" for r in records)
-                 + f" | {PAPER_TABLE_6_OPT_56['clean']} |")
+                 + f" | {paper.TABLE_6_OPTIMAL['clean']:.2f} |")
     for noise in records[0]['noise']:
         lines.append(f'| {noise} | ' + ' | '.join(f"{r['noise'][noise]:.2f}" for r in records)
-                     + f' | {PAPER_TABLE_6_OPT_56.get(noise, "")} |')
+                     + f' | {paper.TABLE_6_OPTIMAL[noise]:.2f} |')
     for attack, a in records[0]['attacks'].items():
-        steps = f", {a['steps']} steps" if attack == 'pgd' else ''
+        steps = f", {a['steps']} steps" if attack == 'pgd' else ', one step'
         lines.append(f"| {attack.upper()} eps={a['eps']:.4g}{steps} ({a['images']:,} images) | "
                      + ' | '.join(f"{r['attacks'][attack]['top1']:.2f}" for r in records) + ' |  |')
-    lines += ['', '### Provenance', '']
+    lines += ['', '### Provenance', '',
+              "A stage's record names what it started from: the earlier stage's weight as released (NAME.TAG and "
+              'the sha256 of the file; a release replaced by a newer one stays in the repository history as '
+              '`zerosnet_zoo/weights/NAME.TAG-SHA256.safetensors`), or else the command that made it.', '']
     for r in records:
         lines += [f"**`{r['name']}`**", '',
                   f"- Trained with: `{r['command']}`",
@@ -189,38 +245,36 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--run', required=True, help='a finished train/cifar.py output directory')
     p.add_argument('--name', required=True, help='NAME.TAG of the weight, e.g. zerosnet_opt_20.cifar10')
-    p.add_argument('--data-dir', required=True, help='the CIFAR-10 ImageFolder root the run used')
+    p.add_argument('--data-dir', required=True, help='the CIFAR-10 root the run used (ImageFolder or torchvision)')
     p.add_argument('--hardware', required=True, help='what the run trained on, for the provenance')
     p.add_argument('--attack-images', type=int, default=2000, help='seeded test subset for FGSM and PGD')
     p.add_argument('--weights-dir', type=Path, default=WEIGHTS_DIR, help='default: the package (%(default)s)')
     args = p.parse_args(argv)
 
-    stages = training_stages(Path(args.run))
+    stages = training_stages(Path(args.run), args.weights_dir)
     model, weights = stages[-1]['recipe']['model'], Path(args.run) / 'model.safetensors'
     if args.name.split('.')[0] != model:
         raise SystemExit(f'{args.run} trained {model}, not {args.name}')
 
     common = ['--model', args.name, '--checkpoint', str(weights), '--data-dir', args.data_dir]
     clean = measure([*common, '--robustness'])
-    attacks = {name: measure([*common, '--limit', str(args.attack_images), '--attack', name])['attacks'][name]
+    attacks = {name: attack_record(name, measure([*common, '--limit', str(args.attack_images), '--attack', name])
+                                   ['attacks'][name], args.attack_images)
                for name in ('fgsm', 'pgd')}
-    for result in attacks.values():
-        result['images'] = args.attack_images
 
     sha = sha256_of(weights)
     log = [{**line, 'stage': i + 1} for i, stage in enumerate(stages) for line in stage['log']]
-    commands = train_commands(stages, args.data_dir)
-    pretrained = f'zerosnet-zoo eval --model {args.name} --pretrained --data-dir {args.data_dir}'
+    pretrained = f'zerosnet-zoo eval --model {args.name} --pretrained --data-dir {DATA}'
     record = {
         'name': args.name,
         'model': model,
         'sha256': sha,
         'dataset': DATASET,
-        'stages': [{'recipe': s['recipe'], 'command': command,
+        'stages': [{'recipe': s['recipe'], 'command': s['command'],
                     'epochs': len(s['log']), 'train_seconds': sum(r['seconds'] for r in s['log'])}
-                   for s, command in zip(stages, commands)],
+                   for s in stages],
         'epochs': len(log),
-        'command': ' && '.join(commands),
+        'command': ' && '.join(s['command'] for s in stages),
         'hardware': args.hardware,
         'torch': torch.__version__,
         'train_seconds': sum(r['seconds'] for r in log),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 import sys
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from . import stability
 
@@ -76,12 +78,11 @@ def _cmd_lambdas(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    import timm
     import torch
 
     from .hub import model_stats  # (imports the models, which registers them)
 
-    model = timm.create_model(args.model, **parse_model_kwargs(args.model_kwargs)).eval()
+    model = create_model(args.model, parse_model_kwargs(args.model_kwargs)).eval()
     cfg = model.pretrained_cfg
     size = cfg['input_size']
     with torch.no_grad():
@@ -98,53 +99,98 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import timm
-    from safetensors import safe_open
-
-    from . import models  # noqa: F401  (registers the models)
     from .data import SAMPLE_DIR, load_split
-    from .evaluate import NOISES, attack_accuracy, noise_accuracy, topk_accuracy
-    from .io import checkpoint_file
+    from .evaluate import NOISES, attack_accuracy, noise_accuracy, pgd_step_size, topk_accuracy
 
     if (args.checkpoint is None) == (not args.pretrained):
         raise SystemExit('zerosnet-zoo eval: give exactly one of --checkpoint PATH or --pretrained')
-    data_dir = SAMPLE_DIR if args.data_dir is None else args.data_dir
-    data = load_split(data_dir, 'test', args.dataset, args.limit, seed=0, workers=args.workers)
-    kwargs = parse_model_kwargs(args.model_kwargs)
     if args.checkpoint is not None:
-        path = checkpoint_file(args.checkpoint)
-        with safe_open(str(path), 'pt') as f:
-            head = f.get_slice('head.fc.weight').get_shape()[0] if 'head.fc.weight' in f.keys() else len(data.classes)
-        model = timm.create_model(args.model, pretrained=True, num_classes=head,
-                                  pretrained_cfg_overlay=dict(file=str(path), num_classes=head), **kwargs)
+        model, name, dataset = _checkpoint_model(args)
     else:
-        model = timm.create_model(args.model, pretrained=True, **kwargs)
+        if args.model is None:
+            raise SystemExit('zerosnet-zoo eval: --pretrained needs --model NAME.TAG')
+        name, dataset = args.model, args.dataset or 'cifar10'
+        model = create_model(name, parse_model_kwargs(args.model_kwargs or []), pretrained=True)
+    data_dir = SAMPLE_DIR if args.data_dir is None else args.data_dir
+    data = load_split(data_dir, 'test', dataset, args.limit, seed=0, workers=args.workers)
     if model.num_classes != len(data.classes):
         raise ValueError(f'the model predicts {model.num_classes} classes, the data has {len(data.classes)}')
     model = model.to(args.device).eval()
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
     common = dict(batch_size=args.batch_size, device=args.device)
     top = topk_accuracy(model, data.images, data.labels, mean, std, ks=(1, 5), **common)
-    result = {'model': args.model, 'data_dir': str(data_dir), 'images': len(data), 'clean': top[1], 'top5': top[5]}
+    result = {'model': name, 'data_dir': str(data_dir), 'images': len(data), 'clean': top[1], 'top5': top[5]}
     if args.robustness:
         result['noise'] = noise_accuracy(model, data.images, data.labels, mean, std, **common)
     if args.attack:
+        # FGSM is one step of size eps; PGD's step size is recorded as used, its default resolved
+        setting = {'eps': args.eps} if args.attack == 'fgsm' else {
+            'eps': args.eps, 'steps': args.steps,
+            'step_size': pgd_step_size(args.eps, args.steps, args.step_size)}
         result['attacks'] = {args.attack: {
-            'eps': args.eps, 'steps': args.steps, 'step_size': args.step_size,
-            'top1': attack_accuracy(model, data.images, data.labels, mean, std, args.attack, args.eps,
-                                    args.steps, args.step_size, **common)}}
+            **setting, 'top1': attack_accuracy(model, data.images, data.labels, mean, std, args.attack, args.eps,
+                                               args.steps, setting.get('step_size'), **common)}}
     if args.json:
         print(json.dumps(result))
         return 0
     source = 'the CIFAR-10 (JPEG q75) test sample shipped with zerosnet-zoo' if args.data_dir is None else data_dir
-    print(f"{args.model} on {len(data)} test images of {source}")
+    print(f"{name} on {len(data)} test images of {source}")
     print(f"{'setting':<22} {'top-1 %':>8}")
     print(f"{'clean':<22} {result['clean']:8.2f}   (top-5 {result['top5']:.2f})")
-    for name in NOISES if args.robustness else ():
-        print(f"{name:<22} {result['noise'][name]:8.2f}")
+    for noise in NOISES if args.robustness else ():
+        print(f"{noise:<22} {result['noise'][noise]:8.2f}")
     if args.attack:
         print(f"{args.attack + f' eps={args.eps:.4g}':<22} {result['attacks'][args.attack]['top1']:8.2f}")
     return 0
+
+
+def _checkpoint_model(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """The model of ``eval --checkpoint`` with its weights loaded, its timm name, and the data set to test on.
+
+    train/cifar.py records the model, its --model-kwargs, the data set and the normalization in the
+    file's metadata.  They fill in what the command line leaves out, so a CIFAR-100 run is built
+    as NAME.cifar100 and evaluated with the statistics it was trained with.
+    """
+    from timm.models import split_model_name_tag
+
+    from .io import checkpoint_file, describe_mismatch, safetensors_header
+
+    path = checkpoint_file(args.checkpoint)
+    metadata, shapes = safetensors_header(path)
+    trained = metadata.get('model')
+    name = args.model or trained
+    if name is None:
+        raise ValueError(f'{path} does not record its model (no train/cifar.py metadata); pass --model NAME')
+    items = args.model_kwargs
+    if items is None:  # the run's own --model-kwargs, when it is the same architecture
+        same_arch = trained is not None and split_model_name_tag(trained)[0] == split_model_name_tag(name)[0]
+        items = json.loads(metadata.get('model_kwargs', '[]')) if same_arch else []
+    kwargs = parse_model_kwargs(items)
+    if 'dataset' in metadata:
+        name = dataset_model_name(name, metadata['dataset'])
+    head = shapes['head.fc.weight'][0] if 'head.fc.weight' in shapes else None
+    timm_kwargs = dict(num_classes=head) if head is not None else {}
+    try:
+        model = create_model(name, kwargs, pretrained=True, **timm_kwargs,
+                             pretrained_cfg_overlay=dict(file=str(path), **timm_kwargs))
+    except RuntimeError as e:
+        if not str(e).startswith('Error(s) in loading state_dict'):
+            raise
+        # torch lists every key over many lines; measure the mismatch and say it in one
+        bare = create_model(name, kwargs, **timm_kwargs)
+        problem = describe_mismatch({k: tuple(v.shape) for k, v in bare.state_dict().items()}, shapes)
+        if problem is None:  # the keys fit, so something else failed: not a mismatch to report
+            raise
+        origin = f' (it holds {trained})' if trained else ''
+        raise ValueError(f'{path}{origin} does not fit {name}: {problem}; pass the --model and --model-kwargs '
+                         'it was trained with') from None
+    if 'mean' in metadata:
+        trained_stats = json.loads(metadata['mean']), json.loads(metadata['std'])
+        stats = list(model.pretrained_cfg['mean']), list(model.pretrained_cfg['std'])
+        if trained_stats != stats:
+            raise ValueError(f'{path} was trained with mean {trained_stats[0]}, std {trained_stats[1]}, but {name} '
+                             f'normalizes with mean {stats[0]}, std {stats[1]}; pass --model without a tag')
+    return model, name, args.dataset or metadata.get('dataset', 'cifar10')
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -164,22 +210,106 @@ def _cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_model_kwargs(items: Sequence[str]) -> dict:
-    """``k=v`` pairs; values parsed as numbers, comma-separated number tuples or text."""
+def parse_model_kwargs(items: Sequence[str]) -> dict[str, Any]:
+    """``K=V`` strings (``--model-kwargs``) -> keyword arguments for ``timm.create_model``.
+
+    A value is read as ``true``/``false`` -> bool and ``none`` -> None (any case), an integer
+    literal -> int, any other number -> float, comma-separated numbers -> a tuple, else a str.
+    A tuple holds ints only when every item is an integer literal, otherwise floats, so
+    ``coefficients=1,0.5,0,1`` gives four floats.  Raises ValueError for an item without ``=``,
+    a key that is not a Python name, or a key given twice.
+    """
     kwargs = {}
     for item in items:
         key, sep, value = item.partition('=')
-        if not sep:
-            raise SystemExit(f'--model-kwargs expects key=value, got {item!r}')
-        if value.lower() in ('true', 'false', 'none'):
-            kwargs[key] = {'true': True, 'false': False, 'none': None}[value.lower()]
-            continue
-        try:
-            numbers = [float(v) for v in value.split(',')]
-            kwargs[key] = tuple(numbers) if ',' in value else numbers[0]
-        except ValueError:
-            kwargs[key] = value
+        if not sep or not key.isidentifier():
+            raise ValueError(f'--model-kwargs expects KEY=VALUE with KEY a Python name, got {item!r}')
+        if key in kwargs:
+            raise ValueError(f'--model-kwargs gives {key} twice; keep one')
+        kwargs[key] = _parse_value(value)
     return kwargs
+
+
+def _parse_value(text: str) -> Any:
+    words = {'true': True, 'false': False, 'none': None}
+    if text.lower() in words:
+        return words[text.lower()]
+    numbers = [_number(part) for part in text.split(',')]
+    if any(n is None for n in numbers):
+        return text
+    if len(numbers) == 1:
+        return numbers[0]
+    return tuple(numbers) if all(isinstance(n, int) for n in numbers) else tuple(float(n) for n in numbers)
+
+
+def _number(text: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return None
+
+
+def check_model_name(name: str) -> None:
+    """Raise a one-line ValueError unless ``name`` is a registered model, with a pretrained tag it has if any."""
+    import timm
+    from timm.models import get_arch_pretrained_cfgs, split_model_name_tag
+
+    from . import models  # noqa: F401  (registers the models)
+
+    arch, tag = split_model_name_tag(name)
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+        hint = (f'did you mean {" or ".join(close)}?' if close
+                else "timm.list_models('*zerosnet*') lists this package's models")
+        raise ValueError(f'unknown model {arch!r}; {hint}')
+    tags = [cfg_name.partition('.')[2] for cfg_name in get_arch_pretrained_cfgs(arch)]
+    if tag and tag not in tags:
+        raise ValueError(f'{arch} has no tag {tag!r}; its tags: {", ".join(tags) or "none"}')
+
+
+def dataset_model_name(name: str, dataset: str) -> str:
+    """``name`` with the pretrained tag of ``dataset`` ('zerosnet_opt_20' -> 'zerosnet_opt_20.cifar100').
+
+    The tag's config carries the data set's class count, mean and std.  ``name`` comes back as it
+    is when it already has a tag or when its architecture has none for ``dataset``.
+    """
+    from timm.models import get_arch_pretrained_cfgs, split_model_name_tag
+
+    from . import models  # noqa: F401  (registers the models)
+
+    arch, tag = split_model_name_tag(name)
+    tagged = f'{arch}.{dataset}'
+    return tagged if not tag and tagged in get_arch_pretrained_cfgs(arch) else name
+
+
+def create_model(name: str, model_kwargs: Mapping[str, Any], **kwargs: Any) -> Any:
+    """``timm.create_model(name, **kwargs, **model_kwargs)``, with the user's mistakes as one-line ValueErrors.
+
+    ``kwargs`` are the calling tool's own arguments, ``model_kwargs`` the user's ``--model-kwargs``.
+    An unknown model or tag, a key the model does not take, a key the tool sets itself, or a value
+    the constructor rejects with a ValueError becomes a ValueError that names it.  Every other
+    exception passes unchanged: it is a bug, not a typing mistake.
+    """
+    import timm
+
+    check_model_name(name)
+    clash = sorted(kwargs.keys() & model_kwargs.keys())
+    if clash:
+        raise ValueError(f'--model-kwargs {", ".join(clash)}: set by this tool itself; leave it out')
+    try:
+        return timm.create_model(name, **kwargs, **model_kwargs)
+    except TypeError as e:
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if unexpected is None or unexpected.group(1) not in model_kwargs:
+            raise
+        raise ValueError(f'{name} takes no argument {unexpected.group(1)!r}; drop it from --model-kwargs') from None
+    except ValueError as e:
+        if not model_kwargs:
+            raise
+        given = ' '.join(f'{k}={v}' for k, v in model_kwargs.items())
+        raise ValueError(f'{name} rejects --model-kwargs {given}: {e}') from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,14 +338,16 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
 
     ev = sub.add_parser('eval', help='top-1 accuracy, robustness to input noise, FGSM/PGD')
-    ev.add_argument('--model', required=True, help='a registered name, with a tag for --pretrained, '
-                    'e.g. zerosnet_opt_20.cifar10')
-    ev.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V')
+    ev.add_argument('--model', help='a registered name, with a tag for --pretrained, e.g. zerosnet_opt_20.cifar10 '
+                    '(default with --checkpoint: the model the train/cifar.py run recorded, tagged with its data set)')
+    ev.add_argument('--model-kwargs', nargs='*', metavar='K=V',
+                    help="default with --checkpoint: the run's own, when --model is its architecture")
     ev.add_argument('--checkpoint', help='a .safetensors file, or a train/cifar.py output directory')
     ev.add_argument('--pretrained', action='store_true', help='the weights shipped for the NAME.TAG of --model')
     ev.add_argument('--data-dir', help='ImageFolder root with test/, or a torchvision CIFAR root '
                     '(default: the 500 CIFAR-10 test images shipped with the package)')
-    ev.add_argument('--dataset', choices=('cifar10', 'cifar100'), default='cifar10')
+    ev.add_argument('--dataset', choices=('cifar10', 'cifar100'),
+                    help='which torchvision copy --data-dir holds (default: the run\'s data set, else cifar10)')
     ev.add_argument('--limit', type=int, help='a seeded random subset of the test split')
     ev.add_argument('--robustness', action='store_true', help='every noise of the paper (seed 1)')
     ev.add_argument('--attack', choices=('fgsm', 'pgd'))

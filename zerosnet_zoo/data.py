@@ -1,7 +1,7 @@
 """CIFAR-sized image data decoded once into uint8 tensors, and batched tensor augmentation.
 
 Two layouts are read: an ImageFolder root (``train/`` and ``test/`` with one folder per
-class, as ``shared/data/cifar10-jpeg``), or a torchvision CIFAR root
+class, e.g. CIFAR-10 re-encoded as JPEG q75), or a torchvision CIFAR root
 (``cifar-10-batches-py`` / ``cifar-100-python``, optionally downloaded by torchvision).
 """
 
@@ -20,7 +20,7 @@ from PIL import Image
 __all__ = ['ImageSet', 'SAMPLE_DIR', 'load_split', 'random_crop_flip', 'normalize']
 
 # 500 real CIFAR-10 test images (JPEG q75), the first 50 of each class by file name in
-# shared/data/cifar10-jpeg, shipped so that pretrained models can be checked offline.
+# the CIFAR-10 JPEG q75 copy, shipped so that pretrained models can be checked offline.
 SAMPLE_DIR = Path(__file__).resolve().parent / 'samples' / 'cifar10'
 
 
@@ -64,6 +64,9 @@ def load_split(
     if split not in ('train', 'test'):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(data_dir)
+    if not download and not root.is_dir():
+        raise FileNotFoundError(f'data directory {root} not found; point --data-dir at an ImageFolder root '
+                                '(train/, test/) or a torchvision CIFAR copy')
     folder = root / split
     if folder.is_dir():
         listing = torchvision.datasets.ImageFolder(str(folder))

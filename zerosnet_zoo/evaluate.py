@@ -17,7 +17,7 @@ __all__ = ['NOISES', 'accuracy', 'topk_accuracy', 'noise_accuracy', 'attack_accu
 
 NOISE_SEED = 1
 
-# name -> (kind, parameter); SPEC section 5
+# name -> (kind, parameter): the input noises of the paper's Table 6
 NOISES = {
     'uniform[-0.08,0]': ('uniform', (-0.08, 0.0)),
     'uniform[0,0.08]': ('uniform', (0.0, 0.08)),
@@ -88,6 +88,11 @@ def noise_accuracy(model, images, labels, mean, std, batch_size: int = 500, devi
     return results
 
 
+def pgd_step_size(eps: float, steps: int, step_size: float | None = None) -> float:
+    """The PGD step: ``step_size`` if given, else 2.5 * eps / steps (Madry et al.'s ratio)."""
+    return step_size if step_size is not None else 2.5 * eps / steps
+
+
 def adversarial(model, x: torch.Tensor, y: torch.Tensor, mean, std, attack: str, eps: float,
                 steps: int = 10, step_size: float | None = None, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
@@ -102,7 +107,7 @@ def adversarial(model, x: torch.Tensor, y: torch.Tensor, mean, std, attack: str,
         raise ValueError(f'need eps >= 0 and steps >= 1, got eps={eps}, steps={steps}')
     if attack == 'fgsm':
         return (x + eps * _grad_sign(model, x, y, mean, std)).clamp(0, 1)
-    step_size = step_size if step_size is not None else 2.5 * eps / steps
+    step_size = pgd_step_size(eps, steps, step_size)
     adv = (x + (torch.rand(x.shape, generator=generator).to(x.device) * 2 - 1) * eps).clamp(0, 1)
     for _ in range(steps):
         adv = adv + step_size * _grad_sign(model, adv, y, mean, std)

@@ -19,19 +19,12 @@ from timm.models import resolve_pretrained_cfg, split_model_name_tag
 from timm.models._hub import generate_readme, save_for_hf
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import stability
+from . import paper, stability
 from .io import atomic_dir, checkpoint_file
 from .models import MultistepResNet
 from .weights import HF_ORGANIZATION, provenance
 
-__all__ = ['CITATION', 'export', 'model_card', 'model_stats', 'push']
-
-CITATION = """@inproceedings{chen2022zero,
-  title={Zero Stability Well Predicts Performance of Convolutional Neural Networks},
-  author={Chen, Liangming and Jin, Long and Shang, Mingsheng},
-  booktitle={Proceedings of the AAAI Conference on Artificial Intelligence},
-  volume={36}, number={6}, pages={6268--6277}, year={2022}
-}"""
+__all__ = ['export', 'model_card', 'model_stats', 'push', 'seeds_summary', 'training_summary']
 
 
 def model_stats(model: torch.nn.Module) -> dict:
@@ -68,11 +61,45 @@ def training_summary(record: dict) -> str:
             clause += (f", the last {r['swa_epochs']} epochs at lr {r['swa_lr']} with their weights averaged "
                        '(stochastic weight averaging, batch-norm statistics recomputed)')
         if staged:
-            start = 'from random initialization' if i == 0 else f'a warm restart from the weights of stage {i}'
-            clause = f'stage {i + 1}, {start}: {clause}'
+            clause = f'stage {i + 1}, {_start(r, i)}: {clause}'
+        else:
+            clause = f'{_start(r, i)}: {clause}'
         clauses.append(clause)
     prefix = f"{record['epochs']} epochs in all; " if staged else ''
     return prefix + '; '.join(clauses) + '; random crop 32 (padding 4) and horizontal flip'
+
+
+def seeds_summary(record: dict) -> str:
+    """How many stages a provenance record's weight was trained in, and their seeds in order."""
+    seeds = [str(stage['recipe']['seed']) for stage in record['stages']]
+    if len(seeds) == 1:
+        return f'one run, seed {seeds[0]}'
+    return f"one run in {len(seeds)} stages, seeds {', '.join(seeds)}"
+
+
+INITIALIZATIONS = {
+    'reference': "the reference code's random initialization (Kaiming normal)",
+    'zero_init_last': "timm's random initialization (Kaiming normal, each residual branch's last convolution at zero)",
+}
+
+
+def initialization(recipe: dict) -> str:
+    """'reference' or 'zero_init_last': how a train/cifar.py run initialized its model."""
+    if 'init' in recipe:
+        return recipe['init']
+    # runs from before train/cifar.py recorded it were built with timm.create_model's default
+    explicit = [k.split('=', 1)[1].lower() for k in recipe.get('model_kwargs') or [] if k.startswith('zero_init_last=')]
+    return 'reference' if explicit == ['false'] else 'zero_init_last'
+
+
+def _start(recipe: dict, i: int) -> str:
+    """How stage ``i + 1`` began."""
+    if i == 0:
+        return f'from {INITIALIZATIONS[initialization(recipe)]}'
+    init_from = recipe.get('init_from')
+    released = f", released as `{init_from['weight']}` (sha256 {init_from['sha256'][:12]}...)" \
+        if init_from and 'weight' in init_from else ''
+    return f'a warm restart from the weights of stage {i}{released}'
 
 
 def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_id: str) -> dict:
@@ -83,18 +110,20 @@ def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_
         'Model Stats': {'Params (M)': f"{stats['params'] / 1e6:.3f}", 'GMACs': f"{stats['macs'] / 1e9:.4f}",
                         'Image size': f"{stats['input_size'][1]} x {stats['input_size'][2]}"},
         'Multistep scheme': _scheme_lines(model),
-        'Papers': ['Zero Stability Well Predicts Performance of Convolutional Neural Networks (AAAI 2022)'],
-        'Original': 'https://github.com/LongJin-lab/ZeroSNet (architecture; no weights were published)',
+        'Papers': [f'{paper.TITLE} ({paper.VENUE})'],
+        'Original': f'{paper.REFERENCE_CODE} (architecture; no weights were published)',
     }
-    description = (f'{name_tag}: a multistep ResNet from the ZeroSNet paper (Chen, Jin, Shang, AAAI 2022), '
+    authors = ', '.join(a.split()[-1] for a in paper.AUTHORS)
+    description = (f'{name_tag}: a multistep ResNet from the ZeroSNet paper ({authors}, {paper.VENUE}), '
                    f'packaged by zerosnet-zoo for timm.')
     comparison = 'No metrics were recorded for these weights.\n'
     if record is not None:
         details['Dataset'] = 'cifar10'  # the Hub's dataset id; the copy used is named under 'Data'
-        details['Data'] = f"{record['dataset']}: CIFAR-10 re-encoded as JPEG quality 75, not the lossless original"
+        details['Data'] = (f"{record['dataset']}: CIFAR-10 re-encoded as JPEG quality 75 in ImageFolder layout "
+                           '(`train/`, `test/`), not the lossless original')
         details['Training'] = {
             'Recipe': training_summary(record),
-            'Command': f"`{record['command']}`",
+            'Command': f"`{record['command']}` (DATA: the CIFAR-10 ImageFolder root, `train/` and `test/`)",
             'Hardware': record['hardware'],
             'Wall time': f"{record['train_seconds'] / 3600:.2f} h",
         }
@@ -113,19 +142,24 @@ def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_
         '    probabilities = model(transform(image).unsqueeze(0)).softmax(-1)  # image: a 32x32 PIL image\n'
         '```\n')
     return {'description': description, 'details': details, 'usage': usage, 'comparison': comparison,
-            'citation': CITATION, 'license': 'mit', 'tags': ['image-classification', 'timm', 'zerosnet']}
+            'citation': paper.CITATION, 'license': 'mit', 'tags': ['image-classification', 'timm', 'zerosnet']}
 
 
 def _metrics_table(record: dict) -> str:
-    test, paper = record['test'], record.get('paper') or {}
-    rows = [('clean top-1', test['top1'], paper.get('top1')), ('clean top-5', test['top5'], None)]
+    test, reported = record['test'], record.get('paper') or {}
+    rows = [('clean top-1', test['top1'], reported.get('top1')), ('clean top-5', test['top5'], None)]
     rows += [(f'noise {name}', value, None) for name, value in record.get('noise', {}).items()]
-    rows += [(f"{name.upper()} eps={a['eps']:.4g} ({a['images']} images)", a['top1'], None)
+    rows += [(f"{name.upper()} eps={a['eps']:.4g}" + (f", {a['steps']} steps" if 'steps' in a else ', one step')
+              + f" ({a['images']} images)", a['top1'], None)
              for name, a in record.get('attacks', {}).items()]
-    text = (f"Measured on the {test['images']:,} test images of {record['dataset']} "
-            f"(`{record['eval_command']}`). The paper's number is for the original lossless CIFAR-10 "
-            f"with {paper.get('recipe', 'its own recipe')}.\n\n"
-            '| metric | this weight (%) | paper (%) |\n|---|---|---|\n')
+    text = (f"Measured on the {test['images']:,} test images of {record['dataset']} (`{record['eval_command']}`, "
+            f'DATA being that folder). Trained as {seeds_summary(record)}: a single sample, not a mean over '
+            'independent runs.')
+    if reported:
+        text += (f" The paper column quotes the paper's {reported['table']} (on the original lossless images): "
+                 f"{reported['row']} ({reported['source']})" + (f"; {reported['note']}" if reported['note'] else '')
+                 + '.')
+    text += '\n\n| metric | this weight (%) | paper (%) |\n|---|---|---|\n'
     text += ''.join(f"| {n} | {v:.2f} | {'' if p is None else f'{p:.2f}'} |\n" for n, v, p in rows)
     return text
 

@@ -186,7 +186,7 @@ def _check_lambda(lam) -> np.ndarray:
 
 
 def zerosnet_coefficients(lam: float) -> Scheme:
-    """The ZeroSNet scheme for a given lambda (SPEC section 2); consistent for every lambda != 0.
+    """The ZeroSNet scheme for a given lambda (the paper's eq. 7 family); consistent for every lambda != 0.
 
     Vectorized: an array of lambdas gives arrays of coefficients.
     """

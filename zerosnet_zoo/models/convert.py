@@ -1,7 +1,7 @@
 """Checkpoints of the paper's reference implementation -> zerosnet_zoo models.
 
 The reference code (github.com/LongJin-lab/ZeroSNet) names its CIFAR blocks ``blocks.{i}``
-and its ImageNet blocks ``layer{s}.{j}``; SPEC section 3.5 lists what each name means.
+and its ImageNet blocks ``layer{s}.{j}``.
 The converter renames every entry, drops the entries the reference builds but never uses
 (the CIFAR stem ``bn1``, ``downsample1`` of basic nets, the starter blocks' lambda) and
 checks that the result fills the target model exactly, so that

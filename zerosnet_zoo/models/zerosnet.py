@@ -1,6 +1,6 @@
 """ZeroSNet and its baselines as one multistep pre-activation residual network.
 
-Every family of the paper is the same network with another scheme (SPEC section 3):
+Every family of the paper is the same network with another scheme:
 block n turns the state (y[n], y[n-1], y[n-2]) into
 
     y[n+1] = a0 P0(y[n]) + a1 P1(y[n-1]) + a2 P2(y[n-2]) + beta f(y[n])
@@ -36,12 +36,12 @@ __all__ = ['MultistepResNet', 'MultistepBlock', 'CIFAR_DEPTHS']
 
 State = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
-# depth -> (bottleneck, blocks per stage) for the CIFAR family (SPEC 3.2)
+# depth -> (bottleneck, blocks per stage) for the CIFAR family
 CIFAR_DEPTHS = {
     20: (False, 3), 32: (False, 5), 44: (False, 7), 56: (False, 9), 110: (False, 18),
     164: (True, 18), 326: (True, 36), 650: (True, 72), 1298: (True, 144),
 }
-# name suffix -> (bottleneck, blocks per stage) for the ImageNet family (SPEC 3.3)
+# name suffix -> (bottleneck, blocks per stage) for the ImageNet family
 IMAGENET_LAYOUTS = {
     18: (False, (2, 2, 2, 2)), 34: (False, (3, 4, 6, 3)), 50: (True, (3, 4, 6, 3)),
     101: (True, (3, 4, 23, 3)), 152: (True, (3, 8, 36, 3)),
@@ -133,9 +133,12 @@ def trainable_combination(c: torch.Tensor, f: torch.Tensor, skip: torch.Tensor, 
     Under torch.compile the plain ops win: inductor fuses the additions and the gradient
     scalings into neighbouring kernels, which it cannot do through the Function.
     """
-    if torch.compiler.is_compiling():
+    if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function; it skips the else branch
         return addcmul_combination(c, f, skip, h1, h2, order)
-    return TrainableCombination.apply(c[:order], f, *(skip, h1, h2)[:order])
+    else:
+        if torch.compiler.is_compiling():
+            return addcmul_combination(c, f, skip, h1, h2, order)
+        return TrainableCombination.apply(c[:order], f, *(skip, h1, h2)[:order])
 
 
 torch.fx.wrap('trainable_combination')
@@ -234,10 +237,7 @@ class MultistepBlock(nn.Module):
         if self.trainable:
             c = self.coefficients()
             y = self.residual(pre, c[-1])
-            if torch.jit.is_scripting():  # TorchScript cannot run an autograd.Function
-                y = addcmul_combination(c, y, skip, h1, h2, self.order)
-            else:
-                y = trainable_combination(c, y, skip, h1, h2, self.order)
+            y = trainable_combination(c, y, skip, h1, h2, self.order)
         else:
             a = self.fixed
             y = self.residual(pre, None).add_(skip, alpha=a[0])  # rebinding keeps FX data flow
@@ -293,6 +293,10 @@ class MultistepResNet(nn.Module):
         widths, strides = ((64, 128, 256, 512), (1, 2, 2, 2)) if imagenet else ((16, 32, 64), (1, 2, 2))
         if len(layers) != len(widths) or min(layers) < 1:
             raise ValueError(f'layers must give {len(widths)} positive block counts, got {tuple(layers)}')
+        if layers[0] < scheme.order - 1:
+            # a history term from before a stride would reach a step that does not downsample it
+            raise ValueError(f'an order-{scheme.order} scheme needs its {scheme.order - 1} starter blocks in the '
+                             f'first stage, got layers={tuple(layers)}; give the first stage more blocks')
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
@@ -742,7 +746,7 @@ def lmresnet_110(pretrained: bool = False, **kwargs) -> MultistepResNet:
     """LM-ResNet-110 (CIFAR): trainable k (Lu et al.), or k=float for the paper's eq. (8)."""
     return _lmresnet('lmresnet_110', 110, pretrained, **kwargs)
 
-# ImageNet family (SPEC 3.3): pre-activated projections of y[n], no final BN-ReLU.
+# ImageNet family: pre-activated projections of y[n], no final BN-ReLU.
 
 @register_model
 def zerosnet18(pretrained: bool = False, **kwargs) -> MultistepResNet:
