@@ -27,8 +27,8 @@ import torch
 import torch._inductor.config
 from torch.profiler import ProfilerActivity, profile
 
-from speed import build, infer_step, train_step
-from zerosnet_zoo.io import atomic_path
+from zerosnet_zoo.benchmark import Setting, build, infer_step, inputs, train_step
+from zerosnet_zoo.files import atomic_path
 
 # Matched in this order: a 1x1 convolution (op_name marks it) and an inductor kernel (named
 # after what it fuses, e.g. ..._batch_norm_..._relu) before the names of the layers.
@@ -61,17 +61,17 @@ def group_of(op: str) -> str:
 
 def profile_steps(names: list, step, args) -> dict:
     """Per model: ms per step of each aten operator and inductor kernel (self time, summed over its calls)."""
-    x = torch.randn(args.batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (args.batch_size,))
-    built = [build(n, args) for n in names]
+    setting = Setting(compile=args.compile, batch_size=args.batch_size)
+    x, y = inputs(setting)
+    built = [build(n, setting) for n in names]
     for b in built:
         for _ in range(args.warmup):
-            step(*b, x, y, args)
+            step(b, x, y, setting)
     per_op = {n: defaultdict(float) for n in names}
     for r in range(args.steps):
         for i in (range(len(names)) if r % 2 == 0 else reversed(range(len(names)))):
             with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-                step(*built[i], x, y, args)
+                step(built[i], x, y, setting)
             for event in prof.key_averages(group_by_input_shape=True):
                 if event.key.startswith('aten::') or 'cpp_fused' in event.key:
                     per_op[names[i]][op_name(event)] += event.self_cpu_time_total / 1e3 / args.steps
@@ -88,7 +88,6 @@ def main(argv=None) -> int:
     p.add_argument('--infer', action='store_true', help='profile inference instead of a train step')
     p.add_argument('--json', help='also write the per-operator times here')
     args = p.parse_args(argv)
-    args.device, args.amp = 'cpu', False
     # inductor's C++ kernels report themselves to the profiler only with this set
     torch._inductor.config.cpp.enable_kernel_profile = True
 

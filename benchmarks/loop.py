@@ -1,46 +1,27 @@
 """How much of a train/cifar.py epoch is spent outside the bare train step.
 
-    python benchmarks/loop.py --data-dir ../shared/data/cifar10-jpeg
+    python benchmarks/loop.py --data-dir DATA      # DATA: a CIFAR-10 ImageFolder or torchvision root
 
 Times the bare train step (forward, loss, backward, SGD step on a ready batch) of the same
-model and batch size, then runs train/cifar.py in the same process for a few epochs and
+model and batch size, then runs train/cifar.py (in a process of its own) for a few epochs and
 compares each epoch's training time (steps with augmentation, indexing, normalization,
 progress bar) and its whole time (plus evaluation, log and checkpoint writes) with
 steps x bare step.  The first epoch is reported but not counted (allocator warm-up).
 """
 
 import argparse
-import importlib.util
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import timm
 import torch
-import torch.nn.functional as F
 
-import zerosnet_zoo  # noqa: F401
+from zerosnet_zoo.benchmark import Setting, compare, train_step
 
-HERE = Path(__file__).resolve().parent
-
-
-def bare_step_seconds(model_name: str, batch_size: int, reps: int) -> float:
-    model = timm.create_model(model_name, num_classes=10).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    x, y = torch.randn(batch_size, 3, 32, 32), torch.randint(0, 10, (batch_size,))
-    times = []
-    for i in range(reps + 2):
-        start = time.perf_counter()
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+CIFAR = Path(__file__).resolve().parents[1] / 'train' / 'cifar.py'
 
 
 def main(argv=None) -> int:
@@ -54,15 +35,14 @@ def main(argv=None) -> int:
     p.add_argument('--reps', type=int, default=9)
     args = p.parse_args(argv)
 
-    spec = importlib.util.spec_from_file_location('train_cifar', HERE.parent / 'train' / 'cifar.py')
-    cifar = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cifar)
-
-    bare = bare_step_seconds(args.model, args.batch_size, args.reps)
+    # train/cifar.py's default memory format, on a ready batch
+    bare, = compare([args.model], train_step, Setting(batch_size=args.batch_size, channels_last=False),
+                    args.reps, warmup=2)
     with tempfile.TemporaryDirectory() as out:
-        cifar.main(['--model', args.model, '--data-dir', args.data_dir, '--train-subset', str(args.train_subset),
-                    '--test-subset', str(args.test_subset), '--batch-size', str(args.batch_size),
-                    '--epochs', str(args.epochs), '--output', out])
+        subprocess.run([sys.executable, str(CIFAR), '--model', args.model, '--data-dir', args.data_dir,
+                        '--train-subset', str(args.train_subset), '--test-subset', str(args.test_subset),
+                        '--batch-size', str(args.batch_size), '--epochs', str(args.epochs), '--output', out],
+                       check=True)
         log = [json.loads(line) for line in (Path(out) / 'log.jsonl').read_text().splitlines()]
     ideal = args.train_subset / args.batch_size * bare  # the last batch may be smaller
     print(f'# {args.model}, batch {args.batch_size}, {args.train_subset} images, CPU {torch.get_num_threads()} threads')

@@ -17,78 +17,17 @@ the distinct storages that a forward saves for backward (a saved-tensors hook).
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
-import time
-from contextlib import nullcontext
 
-import timm
 import torch
-import torch.nn.functional as F
 
-import zerosnet_zoo  # noqa: F401  (registers the models)
-from zerosnet_zoo.io import atomic_path
-
-
-def build(name: str, args, grad_checkpointing: bool = False):
-    model = timm.create_model(name).to(args.device, memory_format=torch.channels_last)
-    model.set_grad_checkpointing(grad_checkpointing)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    runner = torch.compile(model) if args.compile else model
-    return model, runner, optimizer
+from zerosnet_zoo.benchmark import Setting, autocast, build, compare, infer_step, inputs, train_step
+from zerosnet_zoo.files import atomic_path
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def _autocast(args):
-    if not args.amp:
-        return nullcontext()
-    dtype = torch.float16 if args.device.startswith('cuda') else torch.bfloat16
-    return torch.autocast(torch.device(args.device).type, dtype=dtype)
-
-
-def train_step(model, runner, optimizer, x, y, args) -> None:
-    model.train()
-    with _autocast(args):
-        loss = F.cross_entropy(runner(x), y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-
-
-@torch.no_grad()
-def infer_step(model, runner, optimizer, x, y, args) -> None:
-    model.eval()
-    with _autocast(args):
-        runner(x)
-
-
-def timed(fn, device: str) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def compare(names: list, step, args) -> list:
-    """Median seconds per step of each model, timed in interleaved repetitions."""
-    x = torch.randn(args.batch_size, 3, 32, 32, device=args.device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (args.batch_size,), device=args.device)
-    built = [build(n, args) for n in names]
-    for b in built:
-        for _ in range(args.warmup):
-            step(*b, x, y, args)
-    times = [[] for _ in names]
-    for r in range(args.reps):
-        order = range(len(names)) if r % 2 == 0 else reversed(range(len(names)))
-        for i in order:
-            times[i].append(timed(lambda: step(*built[i], x, y, args), args.device))
-    return [statistics.median(t) for t in times]
+def setting_of(args: argparse.Namespace) -> Setting:
+    return Setting(args.device, args.amp, args.compile, args.batch_size)
 
 
 def _rss_kib() -> int:
@@ -98,24 +37,25 @@ def _rss_kib() -> int:
 
 def peak_memory_here(name: str, args, grad_checkpointing: bool) -> float:
     """MiB a train step needs beyond the built model (run in a fresh process)."""
-    model, runner, optimizer = build(name, args, grad_checkpointing)
-    x = torch.randn(args.batch_size, 3, 32, 32, device=args.device).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (args.batch_size,), device=args.device)
+    setting = setting_of(args)
+    built = build(name, setting, grad_checkpointing)
+    x, y = inputs(setting)
     if args.device.startswith('cuda'):
-        train_step(model, runner, optimizer, x, y, args)  # optimizer state exists from here on
+        train_step(built, x, y, setting)  # optimizer state exists from here on
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        train_step(model, runner, optimizer, x, y, args)
+        train_step(built, x, y, setting)
         return (torch.cuda.max_memory_allocated() - base) / 2 ** 20
     before = _rss_kib()
-    train_step(model, runner, optimizer, x, y, args)
+    train_step(built, x, y, setting)
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 
 
 def saved_tensor_mib(name: str, args) -> float:
     """MiB of distinct storages one forward saves for backward: exact, whatever the allocator does."""
-    model, runner, _ = build(name, args)
-    x = torch.randn(args.batch_size, 3, 32, 32, device=args.device).contiguous(memory_format=torch.channels_last)
+    setting = setting_of(args)
+    runner = build(name, setting).runner
+    x, _ = inputs(setting)
     sizes = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
@@ -123,7 +63,7 @@ def saved_tensor_mib(name: str, args) -> float:
         sizes[storage.data_ptr()] = storage.nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), _autocast(args):
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), autocast(setting):
         runner(x).sum()
     return sum(sizes.values()) / 2 ** 20
 
@@ -155,6 +95,7 @@ def main(argv=None) -> int:
         print(peak_memory_here(args.memory_of, args, args.grad_checkpointing))
         return 0
 
+    setting = setting_of(args)
     device_name = torch.cuda.get_device_name() if args.device.startswith('cuda') else \
         f'CPU, {torch.get_num_threads()} threads'
     print(f'# {device_name}; torch {torch.__version__}; batch {args.batch_size}; channels_last; '
@@ -162,8 +103,8 @@ def main(argv=None) -> int:
     rows = []
     for depth in [int(d) for d in args.depths.split(',')]:
         names = [f'preresnet_{depth}', f'zerosnet_opt_{depth}', f'zerosnet_tra_{depth}']
-        train = compare(names, train_step, args)
-        infer = compare(names, infer_step, args)
+        train = compare(names, train_step, setting, args.reps, args.warmup)
+        infer = compare(names, infer_step, setting, args.reps, args.warmup)
         row = dict(depth=depth, train_s=train, infer_s=infer,
                    train_ratio=train[1] / train[0], infer_ratio=infer[1] / infer[0],
                    tra_train_ratio=train[2] / train[1], tra_infer_ratio=infer[2] / infer[1],
@@ -189,7 +130,7 @@ def main(argv=None) -> int:
     scaling = {}
     if args.scaling_depths:
         depths = [int(d) for d in args.scaling_depths.split(',')]
-        per_image = compare([f'zerosnet_opt_{d}' for d in depths], train_step, args)
+        per_image = compare([f'zerosnet_opt_{d}' for d in depths], train_step, setting, args.reps, args.warmup)
         scaling = {d: t / args.batch_size * 1e3 for d, t in zip(depths, per_image)}
         print('train ms per image (ZeroSNet-Opt): ' + ', '.join(f'{d}: {v:.2f}' for d, v in scaling.items()))
     if args.json:

@@ -1,4 +1,4 @@
-"""An independent, functional ZeroSNet forward written from SPEC section 3, on the
+"""An independent, functional ZeroSNet forward written from docs/design.md, on the
 reference implementation's state-dict names, used to check the models and the converter.
 
 It shares no code with zerosnet_zoo: every block is spelled out with torch.nn.functional.
@@ -74,7 +74,7 @@ def _maybe(sd, name, x, stride):
 
 
 def cifar_forward(sd, x, blocks_per_stage, coefficients=(1 / 3, 5 / 9, 1 / 9, 16 / 9)):
-    """SPEC 3.1/3.2: raw projections; bottleneck block 0 skips through downsample1."""
+    """CIFAR: raw projections; bottleneck block 0 skips through downsample1."""
     y = _conv(sd, 'conv1', x)
     h1 = h2 = None
     n = 0
@@ -100,7 +100,7 @@ def cifar_forward(sd, x, blocks_per_stage, coefficients=(1 / 3, 5 / 9, 1 / 9, 16
 
 
 def imagenet_forward(sd, x, layers, coefficients=(1 / 3, 5 / 9, 1 / 9, 16 / 9), order=3):
-    """SPEC 3.3: P0 on the pre-activated input; no final BN-ReLU.  order=1: PreResNet."""
+    """ImageNet: P0 on the pre-activated input; no final BN-ReLU.  order=1: PreResNet."""
     y = F.max_pool2d(F.relu(_bn(sd, 'bn1', _conv(sd, 'conv1', x, stride=2))), 3, 2, 1)
     h1 = h2 = None
     n = 0

@@ -15,6 +15,7 @@ from torchvision.models.feature_extraction import create_feature_extractor as tv
 
 import zerosnet_zoo  # noqa: F401
 from zerosnet_zoo.models import MultistepResNet, zerosnet_scheme
+from zerosnet_zoo.models.multistep import IMAGENET_ARGS
 
 # family -> (a model factory, input size). The bottleneck nets are built with two blocks per
 # stage (CIFAR) or (2, 1, 1, 1) (ImageNet): the modules of the registered depths in a fraction
@@ -29,7 +30,7 @@ FAMILIES = {
     'cifar_bottleneck': (lambda: MultistepResNet((2, 2, 2), zerosnet_scheme(), bottleneck=True, num_classes=10), 32),
     'imagenet_basic': (lambda: timm.create_model('zerosnet_tra18'), 64),
     'imagenet_bottleneck': (lambda: MultistepResNet((2, 1, 1, 1), zerosnet_scheme(), bottleneck=True,
-                                                    stem_type='imagenet'), 64),
+                                                    **IMAGENET_ARGS), 64),
 }
 TRAINABLE = ('tra', 'tra_keep_zero_stable', 'lmresnet_trainable')  # their compiled path differs from eager
 

@@ -1,5 +1,5 @@
 """The reference converter, on state dicts shaped exactly like the reference code's, checked
-against the SPEC's forward (tests/spec_reference.py) rather than against our own blocks."""
+against the independent forward of tests/spec_reference.py rather than against our own blocks."""
 
 import re
 

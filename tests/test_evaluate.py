@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from zerosnet_zoo import cli
-from zerosnet_zoo.data import normalize, random_crop_flip
-from zerosnet_zoo.evaluate import NOISES, accuracy, add_noise, adversarial, noise_accuracy, topk_accuracy
+from zerosnet_zoo.data import SAMPLE_DIR, load_split, normalize, random_crop_flip
+from zerosnet_zoo.evaluate import NOISES, accuracy, add_noise, adversarial, evaluate, noise_accuracy, topk_accuracy
 
 DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg'
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
@@ -152,3 +152,24 @@ def test_eval_takes_model_and_statistics_from_the_run(tmp_path, capsys, monkeypa
     assert cli.main(['eval', '--model', 'zerosnet_opt_20.cifar10', '--checkpoint', str(c100)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert 'was trained with mean [0.5071' in line and 'pass --model without a tag' in line
+
+
+def test_evaluate_records_each_attack_with_its_settings():
+    data = load_split(SAMPLE_DIR, 'test', limit=8)
+    torch.manual_seed(0)
+    model = timm.create_model('preresnet_20')
+    result = evaluate(model, data, ['gaussian0.01'], ['fgsm', 'pgd'], eps=2 / 255, steps=2, batch_size=4)
+    assert result.images == 8 and 0 <= result.clean <= result.top5 <= 100 and list(result.noise) == ['gaussian0.01']
+    assert result.clean == accuracy(model, data.images, data.labels, model.pretrained_cfg['mean'],
+                                    model.pretrained_cfg['std'])
+    layout = result.to_dict()
+    assert list(layout) == ['images', 'clean', 'top5', 'noise', 'attacks']
+    assert layout['attacks'] == {  # FGSM is one step of size eps; PGD's step size is the one used
+        'fgsm': {'eps': 2 / 255, 'top1': result.attacks['fgsm'].top1},
+        'pgd': {'eps': 2 / 255, 'steps': 2, 'step_size': pytest.approx(2.5 * (2 / 255) / 2),
+                'top1': result.attacks['pgd'].top1}}
+    assert list(evaluate(model, data, batch_size=4).to_dict()) == ['images', 'clean', 'top5']
+    with pytest.raises(ValueError, match="unknown noise or attack 'salt'"):
+        evaluate(model, data, ['salt'])
+    with pytest.raises(ValueError, match='predicts 100 classes, the data has 10'):
+        evaluate(timm.create_model('preresnet_20', num_classes=100), data)

@@ -1,7 +1,9 @@
 """torch.hub on a fresh clone of the repository, fine-tuning from a local checkpoint, and the Hub model card."""
 
+import importlib
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from safetensors.torch import save_file
 
 import zerosnet_zoo  # noqa: F401
 from zerosnet_zoo import paper
-from zerosnet_zoo.hub import export
+from zerosnet_zoo.hf_hub import export
 from zerosnet_zoo.weights import provenance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,3 +92,16 @@ def test_hub_card_quotes_the_paper_under_its_own_label(tmp_path, name_tag):
     assert paper.CITATION in card and paper.REFERENCE_CODE in card
     # the card stands alone: data named by what it is, commands with a DATA placeholder
     assert '--data-dir DATA' in card and 'SPEC' not in card and 'shared/' not in card
+
+
+
+def test_old_module_names_still_work_with_a_warning(monkeypatch):
+    from zerosnet_zoo import benchmark, checkpoints, files, hf_hub, provenance
+
+    renamed = {'zerosnet_zoo.hub': (hf_hub, provenance, benchmark), 'zerosnet_zoo.io': (files, checkpoints)}
+    for old, homes in renamed.items():
+        monkeypatch.delitem(sys.modules, old, raising=False)  # import it afresh, so that it warns again
+        with pytest.warns(DeprecationWarning, match=f'{old} is deprecated'):
+            module = importlib.import_module(old)
+        for name in module.__all__:
+            assert any(getattr(home, name, None) is getattr(module, name) for home in homes), name

@@ -1,4 +1,4 @@
-"""Every registered model against the SPEC and the timm model contract."""
+"""Every registered model against the architecture of docs/design.md and the timm model contract."""
 
 import warnings
 
@@ -15,7 +15,7 @@ CIFAR = sorted(timm.list_models(['zerosnet_opt_*', 'zerosnet_tra_*', 'preresnet_
 IMAGENET = sorted(timm.list_models(['zerosnet[0-9]*', 'zerosnet_tra[0-9]*', 'preresnet[0-9]*']))
 OPT = (1 / 3, 5 / 9, 1 / 9, 16 / 9)
 
-# SPEC 3.2 / 3.3 parameter counts (reference code without its unused modules)
+# parameter counts of the reference code without its unused modules (docs/design.md#reference-code-conventions)
 OPT_PARAMS = {20: 277_402, 32: 471_834, 44: 666_266, 56: 860_698, 110: 1_735_642,
               164: 1_786_234, 326: 3_455_482, 650: 6_793_978}
 IMAGENET_PARAMS = {'zerosnet18': 12_030_888, 'zerosnet34': 22_139_048, 'zerosnet50': 31_050_408,
@@ -31,7 +31,7 @@ def test_registry():
     assert 'zerosnet_opt_1298' in CIFAR and 'zerosnet_tra152' in IMAGENET
     # only the shipped weights are listed as pretrained (tests/test_pretrained.py)
     assert timm.list_pretrained(['*zerosnet*', 'preresnet*', 'lmresnet*']) == sorted(
-        zerosnet_zoo.models.zerosnet.PACKAGED_WEIGHTS)
+        zerosnet_zoo.weights.packaged_weights())
 
 
 @pytest.mark.parametrize('name', CIFAR)
@@ -205,8 +205,6 @@ def test_bad_scheme_input(kwargs, match):
 def test_other_bad_input():
     with pytest.raises(RuntimeError, match='Unknown model'):
         timm.create_model('zerosnet_opt_57')
-    with pytest.raises(ValueError, match='unknown CIFAR depth 57'):
-        zerosnet_zoo.models.zerosnet._cifar_layout(57)
     with pytest.raises(ValueError, match='finite'):
         timm.create_model('preresnet_20', alpha=float('inf'))
     with pytest.raises(ValueError, match='zero-stable set'):
@@ -249,3 +247,16 @@ def test_initialization():
     reference = timm.create_model('zerosnet_opt_20', zero_init_last=False)
     w = reference.stages[0][2].branch.conv2.weight
     assert w.std().item() == pytest.approx((2 / (9 * 16)) ** 0.5, rel=0.15)
+
+
+def test_structural_arguments_and_deprecated_stem_type():
+    from zerosnet_zoo.models.multistep import IMAGENET_ARGS
+    scheme = zerosnet_zoo.models.zerosnet_scheme()
+    explicit = zerosnet_zoo.models.MultistepResNet((2, 1, 1, 1), scheme, **IMAGENET_ARGS)
+    with pytest.warns(DeprecationWarning, match='stem_type is deprecated'):
+        legacy = zerosnet_zoo.models.MultistepResNet((2, 1, 1, 1), scheme, stem_type='imagenet')
+    shapes = [{k: v.shape for k, v in m.state_dict().items()} for m in (legacy, explicit)]
+    assert shapes[0] == shapes[1]
+    assert legacy.feature_info == explicit.feature_info
+    with pytest.raises(ValueError, match="stem must be '3x3' or '7x7_pool'"):
+        zerosnet_zoo.models.MultistepResNet((2, 2, 2), scheme, stem='5x5')

@@ -14,14 +14,16 @@ from safetensors.torch import load as load_bytes, load_file, save_file
 import zerosnet_zoo  # noqa: F401
 from zerosnet_zoo import cli
 from zerosnet_zoo.data import SAMPLE_DIR, load_split
-from zerosnet_zoo.hub import export, push
-from zerosnet_zoo.models.zerosnet import CIFAR10_CLASSES, PACKAGED_WEIGHTS
-from zerosnet_zoo.weights import HF_ORGANIZATION, WEIGHTS_DIR, WeightIntegrityError, provenance, sha256_of
+from zerosnet_zoo.hf_hub import export, push
+from zerosnet_zoo.models.zerosnet import CIFAR10_CLASSES
+from zerosnet_zoo.weights import (HF_ORGANIZATION, WEIGHTS_DIR, WeightIntegrityError, packaged_weights, provenance,
+                                  sha256_of)
 
 # Floors for top-1 on the 500 shipped test images; the full-split figures are in MODEL_CARD.md.
 SAMPLE_FLOORS = {'zerosnet_opt_20.cifar10': 84.0, 'preresnet_20.cifar10': 84.0}  # measured 91.0, 89.6
 FULL_SPLIT_FLOOR = 89.0  # the floor this project set for zerosnet_opt_20.cifar10 on the whole test split
 DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg'
+PACKAGED_WEIGHTS = packaged_weights()  # NAME.TAG -> sha256, read from zerosnet_zoo/weights
 SHIPPED = sorted(PACKAGED_WEIGHTS)
 
 
@@ -64,6 +66,24 @@ def test_pretrained_loads_offline(name_tag, monkeypatch):
     # the architecture's default tag is the shipped one, as for torch.hub.load(..., pretrained=True)
     default = timm.create_model(name_tag.split('.')[0], pretrained=True)
     assert torch.equal(default.head.fc.weight, model.head.fc.weight)
+
+
+# zerosnet_opt_20.cifar10 logits on torch.randn(2, 3, 32, 32) from seed 0, as float.hex(), computed
+# (CPU, float32) before the model code was restructured: refactors must keep them bit for bit.
+PINNED_LOGITS = [
+    '-0x1.96dfc8p+0', '-0x1.3c903ep+1', '0x1.83ddf8p+1', '0x1.c63588p-1', '0x1.a2e39ap+0',
+    '-0x1.74278cp+0', '0x1.42dd7ep+2', '-0x1.4d12e8p+1', '-0x1.62b7fap+1', '0x1.2bae58p-2',
+    '-0x1.292f22p+1', '-0x1.1d1e36p+1', '0x1.962746p+1', '0x1.161feap+0', '0x1.4825c4p+1',
+    '-0x1.6dff3ap+0', '0x1.2f46a2p+2', '-0x1.9a3cfap+1', '-0x1.498dfcp+1', '0x1.970f72p-3',
+]
+
+
+def test_shipped_weights_give_the_pinned_logits():
+    model = timm.create_model('zerosnet_opt_20.cifar10', pretrained=True).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = model(x).flatten().tolist()
+    assert logits == [float.fromhex(v) for v in PINNED_LOGITS]
 
 
 @pytest.mark.parametrize('damage', ['flip', 'truncate', 'missing'])

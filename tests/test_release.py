@@ -1,6 +1,5 @@
 """train/release.py: a finished run becomes a packaged weight with its provenance and log."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -8,19 +7,13 @@ import pytest
 
 from safetensors.torch import load_file
 
+from train import cifar, release
 from zerosnet_zoo import paper
 from zerosnet_zoo.data import SAMPLE_DIR
-from zerosnet_zoo.models.zerosnet import PACKAGED_WEIGHTS
+from zerosnet_zoo.weights import packaged_weights
 from zerosnet_zoo.weights import WEIGHTS_DIR, sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f'train_{name}', REPO / 'train' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_release_packages_a_finished_run(tmp_path, capsys):
@@ -29,14 +22,15 @@ def test_release_packages_a_finished_run(tmp_path, capsys):
     for split in ('train', 'test'):
         (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
     run = tmp_path / 'run'
-    cifar, release = load_script('cifar'), load_script('release')
     assert cifar.main(['--model', 'preresnet_20', '--data-dir', str(data), '--epochs', '1', '--batch-size', '100',
                        '--schedule', 'cosine', '--output', str(run)]) == 0
     weights = tmp_path / 'weights'
     assert release.main(['--run', str(run), '--name', 'preresnet_20.cifar10', '--data-dir', str(data),
                          '--hardware', 'test machine', '--attack-images', '20', '--weights-dir', str(weights)]) == 0
     sha = sha256_of(run / 'model.safetensors')
-    assert f"'preresnet_20.cifar10': '{sha}'," in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert '"name": "preresnet_20.cifar10"' in printed
+    assert 'PACKAGED_WEIGHTS' not in printed  # the package finds a released weight by its files
     packaged = weights / f'preresnet_20.cifar10-{sha}.safetensors'
     assert load_file(str(packaged)).keys() == load_file(str(run / 'model.safetensors')).keys()
     log = [json.loads(line) for line in (run / 'log.jsonl').read_text().splitlines()]
@@ -70,15 +64,13 @@ def test_release_packages_a_finished_run(tmp_path, capsys):
 
 
 def test_model_card_matches_the_shipped_records():
-    release = load_script('release')
     records = [json.loads(p.read_text()) for p in sorted(WEIGHTS_DIR.glob('*.json'))]
-    assert sorted(r['name'] for r in records) == sorted(PACKAGED_WEIGHTS)
+    assert sorted(r['name'] for r in records) == sorted(packaged_weights())
     assert release.render_shipped_weights(records) in (REPO / 'MODEL_CARD.md').read_text()
 
 
-@pytest.mark.parametrize('name_tag', sorted(PACKAGED_WEIGHTS))
+@pytest.mark.parametrize('name_tag', sorted(packaged_weights()))
 def test_shipped_records_say_what_happened(name_tag):
-    release = load_script('release')
     record = json.loads((WEIGHTS_DIR / f'{name_tag}.json').read_text())
     assert 'steps' not in record['attacks']['fgsm'] and 'step_size' not in record['attacks']['fgsm']
     stages = record['stages']
@@ -96,7 +88,6 @@ def test_shipped_records_say_what_happened(name_tag):
 
 
 def test_start_record_names_a_released_weight_or_the_command(tmp_path):
-    release = load_script('release')
     start = tmp_path / 'run' / 'model.safetensors'
     start.parent.mkdir()
     start.write_bytes(b'weights of stage 1')
@@ -115,7 +106,6 @@ def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
     data.mkdir()
     for split in ('train', 'test'):
         (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
-    cifar, release = load_script('cifar'), load_script('release')
     first, second = tmp_path / 'first', tmp_path / 'second'
     common = ['--model', 'preresnet_20', '--data-dir', str(data), '--batch-size', '250', '--schedule', 'cosine']
     assert cifar.main([*common, '--epochs', '1', '--output', str(first)]) == 0
@@ -170,7 +160,6 @@ def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
 
 
 def test_init_from_must_fit_the_model(tmp_path):
-    cifar = load_script('cifar')
     data = tmp_path / 'data'
     data.mkdir()
     for split in ('train', 'test'):

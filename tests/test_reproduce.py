@@ -1,20 +1,21 @@
 """train/reproduce.py: the sweeps' settings, the rank correlation, and skip-on-restart."""
 
-import importlib.util
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import timm
+from safetensors.torch import save_file
 
-from zerosnet_zoo import paper, stability
+from train import reproduce
+from zerosnet_zoo import cli, paper, stability
+from zerosnet_zoo.data import SAMPLE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
-spec = importlib.util.spec_from_file_location('reproduce', REPO / 'train' / 'reproduce.py')
-reproduce = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(reproduce)
 
 
 def test_spearman():
@@ -99,6 +100,20 @@ def test_table_4_labels_the_baseline_it_quotes():
 def test_table_6_quotes_the_optimal_scheme_at_depth_56_only():
     assert [r['paper'] for r in reproduce.settings(6)[1]] == [None] * 9 + [94.04]
     assert [r['paper'] for r in reproduce.settings(6, 20)[1]] == [None] * 10
+
+
+def test_table_6_noise_file_is_what_the_eval_command_prints(tmp_path, capsys):
+    row = reproduce.settings(6, 20)[1][-1]
+    out = tmp_path / 'table6' / f"{row['name']}-seed0"
+    out.mkdir(parents=True)
+    model = timm.create_model(row['model'], **cli.parse_model_kwargs(row['kwargs']))
+    save_file(model.state_dict(), str(out / 'model.safetensors'))
+    noise = reproduce._noise_eval(row, out, argparse.Namespace(data_dir=str(SAMPLE_DIR), test_subset=20))
+    assert cli.main(['eval', '--model', row['model'], '--model-kwargs', *row['kwargs'], '--checkpoint', str(out),
+                     '--data-dir', str(SAMPLE_DIR), '--robustness', '--json', '--limit', '20']) == 0
+    printed = capsys.readouterr().out
+    assert (out / 'noise.json').read_text() == printed
+    assert noise == {'clean': json.loads(printed)['clean'], **json.loads(printed)['noise']}
 
 
 def test_mean_and_sample_std():

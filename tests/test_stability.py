@@ -1,28 +1,25 @@
-"""The zero-stability toolkit against the paper (SPEC section 2) and independent computations."""
+"""The zero-stability toolkit against the paper (the root condition, Table 10, the optimal lambda)
+and independent computations."""
 
 import math
 
 import numpy as np
 import pytest
 
-from zerosnet_zoo import stability
+from zerosnet_zoo import paper, stability
 
-# Paper's Table 10: alphas, beta, root moduli, zero-stable
-TABLE_10 = [
-    ((1, 1, 1), 1, (1.84, 0.74, 0.74), False),
-    ((3.75, -4, 1.25), -0.5, (0.57, 1.00, 2.18), False),
-    ((-3, 5, -1), 4, (4.24, 0.24, 1.00), False),
-    ((-0.75, 2, -0.25), 2.5, (1.88, 0.13, 1.00), False),
-    ((2.25, -2, 0.75), 0.5, (1.00, 0.87, 0.87), True),
-    ((0.1, 0.2, 0.3), 0.4, (0.81, 0.61, 0.61), True),
-    ((0.5, 0.3, 0.1), 0.1, (0.94, 0.33, 0.33), True),
-    ((0.825, -0.1, 0.275), 1.45, (1.00, 0.52, 0.52), True),
-    ((1, 0.3, -0.4), 1, (0.60, 0.82, 0.82), True),
-    ((1 / 3, 5 / 9, 1 / 9), 16 / 9, (0.33, 0.33, 1.00), True),
+# The root moduli and the verdict the paper's Table 10 lists for each of its schemes (paper.TABLE_10, in order)
+TABLE_10_ROOTS = [
+    ((1.84, 0.74, 0.74), False), ((0.57, 1.00, 2.18), False), ((4.24, 0.24, 1.00), False),
+    ((1.88, 0.13, 1.00), False), ((1.00, 0.87, 0.87), True), ((0.81, 0.61, 0.61), True),
+    ((0.94, 0.33, 0.33), True), ((1.00, 0.52, 0.52), True), ((0.60, 0.82, 0.82), True),
+    ((0.33, 0.33, 1.00), True),
 ]
 
 
-@pytest.mark.parametrize('alphas, beta, moduli, stable', TABLE_10)
+@pytest.mark.parametrize('alphas, beta, moduli, stable',
+                         [(c[:3], c[3], moduli, stable) for c, (moduli, stable) in zip(paper.TABLE_10, TABLE_10_ROOTS,
+                                                                                        strict=True)])
 def test_table_10(alphas, beta, moduli, stable):
     report = stability.analyze(alphas, beta)
     assert sorted(round(m, 2) for m in report.moduli) == sorted(moduli)

@@ -2,7 +2,6 @@
 kill-and-resume, stopping on a non-finite loss, and weight averaging (SWA); on synthetic
 ImageFolders: the initialization and the CIFAR-100 statistics from training to loading."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -19,6 +18,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from train import cifar
 from zerosnet_zoo import cli, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,14 +26,6 @@ DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
 real_data = pytest.mark.skipif(not (DATA / 'train').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location('train_cifar', REPO / 'train' / 'cifar.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cifar = load_script()
 TINY = ['--data-dir', str(DATA), '--train-subset', '256', '--test-subset', '100', '--batch-size', '64', '--workers', '2']
 
 

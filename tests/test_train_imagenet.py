@@ -2,7 +2,6 @@
 on an ImageFolder cut from CIFAR-10 (JPEG q75)."""
 
 import csv
-import importlib.util
 import math
 import os
 import shutil
@@ -19,14 +18,12 @@ from timm.models import resume_checkpoint
 from torchvision import transforms
 
 import zerosnet_zoo  # noqa: F401
+from train import imagenet
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
 needs_data = pytest.mark.skipif(not (DATA / 'train').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
 
-spec = importlib.util.spec_from_file_location('train_imagenet', REPO / 'train' / 'imagenet.py')
-imagenet = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(imagenet)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
     python train/cifar.py --model zerosnet_opt_20 --data-dir DATA --output runs/z20
 
-Defaults are the paper's: SGD, lr 0.1, momentum 0.9, weight decay 1e-4, batch 128, 160 epochs
-(CIFAR-10) or 300 (CIFAR-100), lr / 10 at 1/2 and 3/4 of training, random crop 32 with
+Defaults are the paper's recipe (``zerosnet_zoo.paper.CIFAR_RECIPE`` and ``CIFAR_EPOCHS``;
+--help lists them): SGD, lr / 10 at 1/2 and 3/4 of training, random crop 32 with
 4-pixel padding and horizontal flip, and the reference code's initialization (Kaiming normal
 everywhere; --zero-init-last starts each residual branch's last convolution at zero instead,
 timm's convention).  The data are decoded once into uint8 tensors and augmented as batched
@@ -52,11 +52,12 @@ from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm import tqdm
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
-from zerosnet_zoo import stability
+from zerosnet_zoo import paper, stability
+from zerosnet_zoo.checkpoints import checkpoint_file, load_weights
 from zerosnet_zoo.cli import check_model_name, create_model, dataset_model_name, parse_model_kwargs
 from zerosnet_zoo.data import load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import accuracy
-from zerosnet_zoo.io import atomic_path, checkpoint_file, load_weights
+from zerosnet_zoo.files import atomic_path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,11 +72,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--dataset', choices=('cifar10', 'cifar100'), default='cifar10')
     p.add_argument('--data-dir', required=True, help='ImageFolder root with train/ and test/, or a torchvision CIFAR root')
     p.add_argument('--download', action='store_true', help="torchvision's download (needs a network)")
-    p.add_argument('--epochs', type=int, help='default 160 (cifar10) / 300 (cifar100)')
-    p.add_argument('--batch-size', type=int, default=128)
-    p.add_argument('--lr', type=float, default=0.1)
-    p.add_argument('--momentum', type=float, default=0.9)
-    p.add_argument('--weight-decay', type=float, default=1e-4)
+    epochs = ', '.join(f'{e} ({dataset})' for dataset, e in paper.CIFAR_EPOCHS.items())
+    p.add_argument('--epochs', type=int, help=f'default {epochs}')
+    recipe = paper.CIFAR_RECIPE
+    p.add_argument('--batch-size', type=int, default=recipe['batch_size'], help='default %(default)s')
+    p.add_argument('--lr', type=float, default=recipe['lr'], help='default %(default)s')
+    p.add_argument('--momentum', type=float, default=recipe['momentum'], help='default %(default)s')
+    p.add_argument('--weight-decay', type=float, default=recipe['weight_decay'], help='default %(default)s')
     p.add_argument('--schedule', choices=('step', 'cosine'), default='step')
     p.add_argument('--swa-epochs', type=int, default=0, help='average the weights of the last this many epochs')
     p.add_argument('--swa-lr', type=float, help='the constant learning rate of the averaged epochs')
@@ -93,7 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     args = p.parse_args(argv)
     if args.epochs is None:
-        args.epochs = 160 if args.dataset == 'cifar10' else 300
+        args.epochs = paper.CIFAR_EPOCHS[args.dataset]
     # Checks of values that parsed: one line each, without argparse's usage (kept for syntax errors).
     for flag in ('epochs', 'batch_size', 'train_subset', 'test_subset'):
         value = getattr(args, flag)

@@ -12,24 +12,22 @@ the released weight it started from (NAME.TAG and the sha256 of the file, which 
 repository's history after a newer release replaces it), or else the command of the stage
 that made it.
 
-It measures the weight with ``zerosnet-zoo eval`` (clean top-1/top-5 and the paper's input
-noises on the whole test split, FGSM and PGD on a seeded subset), then writes into
-zerosnet_zoo/weights/:
+It measures the weight as ``zerosnet-zoo eval`` does (``zerosnet_zoo.evaluate.evaluate``:
+clean top-1/top-5 and the paper's input noises on the whole test split, FGSM and PGD on a
+seeded subset), then writes into zerosnet_zoo/weights/:
 
     NAME.TAG-SHA256.safetensors   the weights (the name pins their sha256)
     NAME.TAG.log.jsonl            the training log (each line tagged with its stage)
     NAME.TAG.json                 provenance: recipe, commands, hardware, wall time, metrics, paper
 
-rewrites the shipped-weights section of MODEL_CARD.md from every NAME.TAG.json there, and
-prints the ``PACKAGED_WEIGHTS`` entry to add to zerosnet_zoo/models/zerosnet.py.  The
-commands in the record and the card write the data folder as ``DATA``.
+and rewrites the shipped-weights section of MODEL_CARD.md from every NAME.TAG.json there.
+The package finds its weights by these files, so a release edits no Python.  The commands
+in the record and the card write the data folder as ``DATA``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import shutil
 import sys
@@ -37,25 +35,19 @@ from pathlib import Path
 
 import torch
 
-from zerosnet_zoo import cli, paper
-from zerosnet_zoo.hub import initialization, seeds_summary, training_summary
-from zerosnet_zoo.io import atomic_path, checkpoint_file
+from zerosnet_zoo import paper
+from zerosnet_zoo.checkpoints import checkpoint_file
+from zerosnet_zoo.cli import checkpoint_model
+from zerosnet_zoo.data import load_split
+from zerosnet_zoo.evaluate import ATTACKS, NOISES, AttackResult, evaluate
+from zerosnet_zoo.files import atomic_path
+from zerosnet_zoo.provenance import initialization, seeds_summary, training_summary
 from zerosnet_zoo.weights import HF_ORGANIZATION, WEIGHTS_DIR, sha256_of
 
 DATASET = 'CIFAR-10 (JPEG q75)'
 DATA = 'DATA'  # how the commands in records and cards name the CIFAR-10 root
 MODEL_CARD = Path(__file__).resolve().parents[1] / 'MODEL_CARD.md'
 BEGIN, END = '<!-- shipped-weights:begin -->', '<!-- shipped-weights:end -->'
-
-
-def measure(argv: list[str]) -> dict:
-    """Run ``zerosnet-zoo eval ... --json`` and return its result."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = cli.main(['eval', *argv, '--json'])
-    if status != 0:
-        raise SystemExit(f'zerosnet-zoo eval {" ".join(argv)} failed with status {status}')
-    return json.loads(out.getvalue())
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -166,10 +158,9 @@ def paper_reference(model: str) -> dict | None:
             'note': reported.note}
 
 
-def attack_record(attack: str, result: dict, images: int) -> dict:
-    """An attack's result as the record keeps it: FGSM is one step of size eps, so it has no steps."""
-    kept = ('eps', 'top1') if attack == 'fgsm' else ('eps', 'steps', 'step_size', 'top1')
-    return {**{k: result[k] for k in kept}, 'images': images}
+def attack_record(result: AttackResult, images: int) -> dict:
+    """An attack's result as the record keeps it, with the size of the subset it ran on."""
+    return {**result.to_dict(), 'images': images}
 
 
 def render_shipped_weights(records: list[dict]) -> str:
@@ -195,15 +186,15 @@ def render_shipped_weights(records: list[dict]) -> str:
     quoted = {r['paper']['row']: r['paper'] for r in records if r.get('paper')}
     if quoted:
         lines += ['', "The paper's column is its Table 4, on the original lossless CIFAR-10. The authors' own runs "
-                  'follow its recipe (160 epochs, lr / 10 at 1/2 and 3/4 of training) and report the mean of 3; '
-                  'a number it quotes comes from the paper it cites. By row:', '']
+                  f"follow its recipe ({paper.CIFAR_EPOCHS['cifar10']} epochs, lr / 10 at 1/2 and 3/4 of training) "
+                  f'and report the mean of {paper.RUNS}; a number it quotes comes from the paper it cites. By row:', '']
         lines += [f"- {row}: {q['source']}" + (f"; {q['note']}" if q['note'] else '') + '.' for row, q in quoted.items()]
     lines += ['', '### Robustness', '',
               "Top-1 % under the input noises of the paper's Table 6 (seed 1; noise added in [0, 1] pixel "
               'space, clipped, then normalized) on the full test split, and under L-infinity attacks on a seeded '
-              "subset. The paper's column is its Table 6: ZeroSNet-Opt at depth 56 on the original CIFAR-10, "
-              'for scale only (a deeper network, a longer recipe, other data).', '',
-              '| setting | ' + ' | '.join(f'`{n}`' for n in names) + ' | paper, ZeroSNet-Opt-56 |',
+              f"subset. The paper's column is its Table 6: ZeroSNet-Opt at depth {paper.TABLE_6_DEPTH} on the "
+              'original CIFAR-10, for scale only (a deeper network, a longer recipe, other data).', '',
+              '| setting | ' + ' | '.join(f'`{n}`' for n in names) + f' | paper, ZeroSNet-Opt-{paper.TABLE_6_DEPTH} |',
               '|---' * (len(names) + 2) + '|']
     lines.append('| clean | ' + ' | '.join(f"{r['test']['top1']:.2f}" for r in records)
                  + f" | {paper.TABLE_6_OPTIMAL['clean']:.2f} |")
@@ -256,11 +247,11 @@ def main(argv=None) -> int:
     if args.name.split('.')[0] != model:
         raise SystemExit(f'{args.run} trained {model}, not {args.name}')
 
-    common = ['--model', args.name, '--checkpoint', str(weights), '--data-dir', args.data_dir]
-    clean = measure([*common, '--robustness'])
-    attacks = {name: attack_record(name, measure([*common, '--limit', str(args.attack_images), '--attack', name])
-                                   ['attacks'][name], args.attack_images)
-               for name in ('fgsm', 'pgd')}
+    network, _, dataset = checkpoint_model(weights, args.name)
+    data = load_split(args.data_dir, 'test', dataset)
+    clean = evaluate(network, data, NOISES)
+    attacked = evaluate(network, data.subset(args.attack_images), attacks=ATTACKS)
+    attacks = {name: attack_record(result, attacked.images) for name, result in attacked.attacks.items()}
 
     sha = sha256_of(weights)
     log = [{**line, 'stage': i + 1} for i, stage in enumerate(stages) for line in stage['log']]
@@ -279,8 +270,8 @@ def main(argv=None) -> int:
         'torch': torch.__version__,
         'train_seconds': sum(r['seconds'] for r in log),
         'final_epoch': log[-1],
-        'test': {'images': clean['images'], 'top1': clean['clean'], 'top5': clean['top5']},
-        'noise': clean['noise'],
+        'test': {'images': clean.images, 'top1': clean.clean, 'top5': clean.top5},
+        'noise': clean.noise,
         'attacks': attacks,
         'eval_command': f'{pretrained} --robustness',
         'attack_command': f'{pretrained} --limit {args.attack_images} --attack fgsm|pgd',
@@ -297,7 +288,6 @@ def main(argv=None) -> int:
     if args.weights_dir == WEIGHTS_DIR:
         update_model_card()
     print(json.dumps({k: record[k] for k in ('name', 'test', 'noise', 'attacks')}, indent=2))
-    print(f"add to PACKAGED_WEIGHTS in zerosnet_zoo/models/zerosnet.py:\n    '{args.name}': '{sha}',")
     return 0
 
 

@@ -13,13 +13,12 @@ k of LM-ResNet, eq. (8); Tables 3 and 6: the ten third-order schemes of Table 10
 ZeroSNet); Table 4 trains the four families (PreResNet, LM-ResNet with trainable k,
 ZeroSNet-Opt, ZeroSNet-Tra) at one of the paper's depths 20, 32, 44, 56, 110 (default 56).
 The result table shows measured top-1 (mean and sample standard deviation over seeds)
-beside the paper's number for the depth that was run (n/a where the paper has none: it
-reports Table 1 at depth 32, Table 2 at 44, Table 3 at 32, 44 and 56), the largest parasitic
-root modulus of each fixed scheme, and the Spearman rank correlation between that modulus
-and accuracy (negative = less stable, less accurate).  Table 4's paper column is its
-CIFAR-10 column, with the paper's row and mark: its ResNet† baseline at depths 20-56 is He
-et al.'s original ResNet quoted from Lu et al. 2018, not a PreResNet run.  Table 6 also
-evaluates every trained network under the paper's input noises.  Networks start from the
+beside the paper's number for the depth that was run (n/a where the paper has none; the
+table then names the depths it has), the largest parasitic root modulus of each fixed
+scheme, and the Spearman rank correlation between that modulus and accuracy (negative =
+less stable, less accurate).  Table 4's paper column is its CIFAR-10 column, with the
+paper's row and mark and whose number each is: its baseline row is not always a PreResNet
+run.  Table 6 also evaluates every trained network under the paper's input noises.  Networks start from the
 reference code's initialization (zero_init_last=False).
 """
 
@@ -33,12 +32,17 @@ from pathlib import Path
 import numpy as np
 
 from zerosnet_zoo import paper, stability
-from zerosnet_zoo.io import atomic_path
+from zerosnet_zoo.cli import checkpoint_model
+from zerosnet_zoo.data import load_split
+from zerosnet_zoo.evaluate import NOISES, evaluate
+from zerosnet_zoo.files import atomic_path
 
 HERE = Path(__file__).resolve().parent
 
-# The depth each table is run at unless --depth says otherwise: the paper's (Table 3 also has 32, 44).
-DEFAULT_DEPTH = {1: 32, 2: 44, 3: 56, 4: 56, 6: 56}
+# The depth each table is run at unless --depth says otherwise: the paper's (Table 3's deepest),
+# and Table 4, which has every depth, at Table 3's deepest too, so that the two compare.
+DEFAULT_DEPTH = {1: max(paper.TABLE_1), 2: max(paper.TABLE_2), 3: max(paper.TABLE_3), 4: max(paper.TABLE_3),
+                 6: paper.TABLE_6_DEPTH}
 
 
 def _fmt(values) -> str:
@@ -75,8 +79,9 @@ def settings(table: int, depth: int | None = None) -> tuple[int, list[dict]]:
         return depth, rows
     if table == 3:
         reported = paper.TABLE_3.get(depth, (None,) * len(paper.TABLE_10))
-    else:  # Table 6 gives the optimal scheme (the last) at depth 56
-        reported = (None,) * (len(paper.TABLE_10) - 1) + (paper.TABLE_6_OPTIMAL['clean'] if depth == 56 else None,)
+    else:  # Table 6 gives the optimal scheme (the last) at its one depth
+        optimal = paper.TABLE_6_OPTIMAL['clean'] if depth == paper.TABLE_6_DEPTH else None
+        reported = (None,) * (len(paper.TABLE_10) - 1) + (optimal,)
     return depth, [_row(f'scheme{i + 1}', f'zerosnet_opt_{depth}', [f'coefficients={_fmt(c)}'], c[:3], reported[i])
                    for i, c in enumerate(paper.TABLE_10)]
 
@@ -116,7 +121,8 @@ def main(argv=None) -> int:
     p.add_argument('--table', type=int, required=True, choices=sorted(DEFAULT_DEPTH))
     p.add_argument('--data-dir', required=True, help='a CIFAR-10 ImageFolder (train/, test/) or torchvision root')
     p.add_argument('--output', default='runs/reproduce')
-    p.add_argument('--depth', type=int, help="default: the paper's depth for the table (1: 32, 2: 44, 3, 4, 6: 56)")
+    defaults = ', '.join(f'{table}: {depth}' for table, depth in DEFAULT_DEPTH.items())
+    p.add_argument('--depth', type=int, help=f"default: the paper's depth for the table ({defaults})")
     p.add_argument('--epochs', type=int, default=160)
     p.add_argument('--seeds', default='0,1,2', help='comma-separated')
     p.add_argument('--train-subset', type=int)
@@ -183,15 +189,18 @@ def _train(row: dict, seed: int, out: Path, args) -> None:
 
 
 def _noise_eval(row: dict, out: Path, args) -> dict:
+    """Clean top-1 and top-1 under each of the paper's noises of the run in ``out``, measured once.
+
+    The result is kept in OUT/tableN/NAME-seedS/noise.json in the layout of ``zerosnet-zoo eval --json``.
+    """
     path = out / 'noise.json'
     if not path.exists():
-        cmd = [sys.executable, '-m', 'zerosnet_zoo', 'eval', '--model', row['model'], '--model-kwargs', *row['kwargs'],
-               '--checkpoint', str(out), '--data-dir', args.data_dir, '--robustness', '--json']
-        cmd += ['--limit', str(args.test_subset)] if args.test_subset else []
-        print('$', ' '.join(cmd), file=sys.stderr, flush=True)
-        text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        print(f'{out}: evaluating under the noises', file=sys.stderr, flush=True)
+        model, name, dataset = checkpoint_model(out, row['model'], row['kwargs'])
+        data = load_split(args.data_dir, 'test', dataset, args.test_subset, seed=0)
+        result = {'model': name, 'data_dir': args.data_dir, **evaluate(model, data, NOISES).to_dict()}
         with atomic_path(path) as tmp:
-            tmp.write_text(text)
+            tmp.write_text(json.dumps(result) + '\n')
     result = json.loads(path.read_text())
     return {'clean': result['clean'], **result['noise']}
 
@@ -228,7 +237,7 @@ def print_table(summary: dict) -> None:
             print(f'paper {label.row}: {label.source}' + (f'; {label.note}' if label.note else ''))
     correlation = 'n/a (learned schemes)' if summary['spearman'] is None else f"{summary['spearman']:+.3f}"
     print(f'Spearman rank correlation (max parasitic modulus vs top-1): {correlation}')
-    if summary['table'] == 6 and summary['depth'] == 56:
+    if summary['table'] == 6 and summary['depth'] == paper.TABLE_6_DEPTH:
         print('paper, optimal scheme: ' + ', '.join(f'{k} {v:.2f}' for k, v in paper.TABLE_6_OPTIMAL.items()))
     if 'mean_drop' in summary:
         drop = {k: 'n/a' if v is None else f'{v:.2f}' for k, v in summary['mean_drop'].items()}
@@ -240,7 +249,7 @@ def print_table(summary: dict) -> None:
 def _paper_depths(table: int) -> list[int]:
     """The depths at which the paper reports a table."""
     return {1: list(paper.TABLE_1), 2: list(paper.TABLE_2), 3: list(paper.TABLE_3),
-            4: list(paper.TABLE_4_DEPTHS), 6: [DEFAULT_DEPTH[6]]}[table]
+            4: list(paper.TABLE_4_DEPTHS), 6: [paper.TABLE_6_DEPTH]}[table]
 
 
 if __name__ == '__main__':

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import re
 import sys
 from typing import Any, Mapping, Sequence
 
 from . import stability
+from .data import SAMPLE_DIR, load_split
+from .evaluate import EPS, NOISES, PGD_STEPS, evaluate
 
 
 def _floats(text: str) -> list[float]:
@@ -80,7 +83,7 @@ def _cmd_lambdas(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     import torch
 
-    from .hub import model_stats  # (imports the models, which registers them)
+    from .benchmark import model_stats  # (imports the models, which registers them)
 
     model = create_model(args.model, parse_model_kwargs(args.model_kwargs)).eval()
     cfg = model.pretrained_cfg
@@ -99,13 +102,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .data import SAMPLE_DIR, load_split
-    from .evaluate import NOISES, attack_accuracy, noise_accuracy, pgd_step_size, topk_accuracy
-
     if (args.checkpoint is None) == (not args.pretrained):
         raise SystemExit('zerosnet-zoo eval: give exactly one of --checkpoint PATH or --pretrained')
     if args.checkpoint is not None:
-        model, name, dataset = _checkpoint_model(args)
+        model, name, dataset = checkpoint_model(args.checkpoint, args.model, args.model_kwargs, args.dataset)
     else:
         if args.model is None:
             raise SystemExit('zerosnet-zoo eval: --pretrained needs --model NAME.TAG')
@@ -113,55 +113,44 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         model = create_model(name, parse_model_kwargs(args.model_kwargs or []), pretrained=True)
     data_dir = SAMPLE_DIR if args.data_dir is None else args.data_dir
     data = load_split(data_dir, 'test', dataset, args.limit, seed=0, workers=args.workers)
-    if model.num_classes != len(data.classes):
-        raise ValueError(f'the model predicts {model.num_classes} classes, the data has {len(data.classes)}')
-    model = model.to(args.device).eval()
-    mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
-    common = dict(batch_size=args.batch_size, device=args.device)
-    top = topk_accuracy(model, data.images, data.labels, mean, std, ks=(1, 5), **common)
-    result = {'model': name, 'data_dir': str(data_dir), 'images': len(data), 'clean': top[1], 'top5': top[5]}
-    if args.robustness:
-        result['noise'] = noise_accuracy(model, data.images, data.labels, mean, std, **common)
-    if args.attack:
-        # FGSM is one step of size eps; PGD's step size is recorded as used, its default resolved
-        setting = {'eps': args.eps} if args.attack == 'fgsm' else {
-            'eps': args.eps, 'steps': args.steps,
-            'step_size': pgd_step_size(args.eps, args.steps, args.step_size)}
-        result['attacks'] = {args.attack: {
-            **setting, 'top1': attack_accuracy(model, data.images, data.labels, mean, std, args.attack, args.eps,
-                                               args.steps, setting.get('step_size'), **common)}}
+    evaluation = evaluate(model, data, NOISES if args.robustness else (), [args.attack] if args.attack else (),
+                          eps=args.eps, steps=args.steps, step_size=args.step_size, batch_size=args.batch_size,
+                          device=args.device)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({'model': name, 'data_dir': str(data_dir), **evaluation.to_dict()}))
         return 0
     source = 'the CIFAR-10 (JPEG q75) test sample shipped with zerosnet-zoo' if args.data_dir is None else data_dir
     print(f"{name} on {len(data)} test images of {source}")
     print(f"{'setting':<22} {'top-1 %':>8}")
-    print(f"{'clean':<22} {result['clean']:8.2f}   (top-5 {result['top5']:.2f})")
-    for noise in NOISES if args.robustness else ():
-        print(f"{noise:<22} {result['noise'][noise]:8.2f}")
-    if args.attack:
-        print(f"{args.attack + f' eps={args.eps:.4g}':<22} {result['attacks'][args.attack]['top1']:8.2f}")
+    print(f"{'clean':<22} {evaluation.clean:8.2f}   (top-5 {evaluation.top5:.2f})")
+    for noise, top1 in evaluation.noise.items():
+        print(f"{noise:<22} {top1:8.2f}")
+    for attack, result in evaluation.attacks.items():
+        print(f"{attack + f' eps={result.eps:.4g}':<22} {result.top1:8.2f}")
     return 0
 
 
-def _checkpoint_model(args: argparse.Namespace) -> tuple[Any, str, str]:
-    """The model of ``eval --checkpoint`` with its weights loaded, its timm name, and the data set to test on.
+def checkpoint_model(checkpoint: str | os.PathLike, model: str | None = None,
+                     model_kwargs: Sequence[str] | None = None, dataset: str | None = None) -> tuple[Any, str, str]:
+    """The model of a checkpoint with its weights loaded, its timm name, and the data set to test it on.
 
-    train/cifar.py records the model, its --model-kwargs, the data set and the normalization in the
-    file's metadata.  They fill in what the command line leaves out, so a CIFAR-100 run is built
-    as NAME.cifar100 and evaluated with the statistics it was trained with.
+    ``checkpoint`` is a .safetensors file or a train/cifar.py run directory; ``model``,
+    ``model_kwargs`` (``K=V`` strings) and ``dataset`` are ``eval``'s --model, --model-kwargs and
+    --dataset.  train/cifar.py records the model, its --model-kwargs, the data set and the
+    normalization in the file's metadata.  They fill in what is left out, so a CIFAR-100 run is
+    built as NAME.cifar100 and evaluated with the statistics it was trained with.
     """
     from timm.models import split_model_name_tag
 
-    from .io import checkpoint_file, describe_mismatch, safetensors_header
+    from .checkpoints import checkpoint_file, describe_mismatch, safetensors_header
 
-    path = checkpoint_file(args.checkpoint)
+    path = checkpoint_file(checkpoint)
     metadata, shapes = safetensors_header(path)
     trained = metadata.get('model')
-    name = args.model or trained
+    name = model or trained
     if name is None:
         raise ValueError(f'{path} does not record its model (no train/cifar.py metadata); pass --model NAME')
-    items = args.model_kwargs
+    items = model_kwargs
     if items is None:  # the run's own --model-kwargs, when it is the same architecture
         same_arch = trained is not None and split_model_name_tag(trained)[0] == split_model_name_tag(name)[0]
         items = json.loads(metadata.get('model_kwargs', '[]')) if same_arch else []
@@ -171,8 +160,8 @@ def _checkpoint_model(args: argparse.Namespace) -> tuple[Any, str, str]:
     head = shapes['head.fc.weight'][0] if 'head.fc.weight' in shapes else None
     timm_kwargs = dict(num_classes=head) if head is not None else {}
     try:
-        model = create_model(name, kwargs, pretrained=True, **timm_kwargs,
-                             pretrained_cfg_overlay=dict(file=str(path), **timm_kwargs))
+        loaded = create_model(name, kwargs, pretrained=True, **timm_kwargs,
+                              pretrained_cfg_overlay=dict(file=str(path), **timm_kwargs))
     except RuntimeError as e:
         if not str(e).startswith('Error(s) in loading state_dict'):
             raise
@@ -186,15 +175,15 @@ def _checkpoint_model(args: argparse.Namespace) -> tuple[Any, str, str]:
                          'it was trained with') from None
     if 'mean' in metadata:
         trained_stats = json.loads(metadata['mean']), json.loads(metadata['std'])
-        stats = list(model.pretrained_cfg['mean']), list(model.pretrained_cfg['std'])
+        stats = list(loaded.pretrained_cfg['mean']), list(loaded.pretrained_cfg['std'])
         if trained_stats != stats:
             raise ValueError(f'{path} was trained with mean {trained_stats[0]}, std {trained_stats[1]}, but {name} '
                              f'normalizes with mean {stats[0]}, std {stats[1]}; pass --model without a tag')
-    return model, name, args.dataset or metadata.get('dataset', 'cifar10')
+    return loaded, name, dataset or metadata.get('dataset', 'cifar10')
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .hub import export
+    from .hf_hub import export
 
     out = export(args.name, args.out, args.checkpoint, args.repo_id)
     print(f"Hub repository for {args.name} written to {out}; load it with "
@@ -203,7 +192,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_push(args: argparse.Namespace) -> int:
-    from .hub import push
+    from .hf_hub import push
 
     url = push(args.name, args.repo_id, args.checkpoint, args.token, args.private)
     print(f'{args.name} uploaded: {url}')
@@ -351,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--limit', type=int, help='a seeded random subset of the test split')
     ev.add_argument('--robustness', action='store_true', help='every noise of the paper (seed 1)')
     ev.add_argument('--attack', choices=('fgsm', 'pgd'))
-    ev.add_argument('--eps', type=float, default=8 / 255, help='L-inf radius in [0, 1] pixel units')
-    ev.add_argument('--steps', type=int, default=10, help='PGD steps')
+    ev.add_argument('--eps', type=float, default=EPS, help='L-inf radius in [0, 1] pixel units')
+    ev.add_argument('--steps', type=int, default=PGD_STEPS, help='PGD steps')
     ev.add_argument('--step-size', type=float, help='PGD step (default 2.5 * eps / steps)')
     ev.add_argument('--batch-size', type=int, default=250)
     ev.add_argument('--workers', type=int, default=2)

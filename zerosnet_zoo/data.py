@@ -33,6 +33,11 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, limit: int | None, seed: int = 0) -> ImageSet:
+        """The seeded random subset that ``load_split`` with the same ``limit`` and ``seed`` loads."""
+        keep = torch.from_numpy(_subset(len(self), limit, seed))
+        return ImageSet(self.images[keep], self.labels[keep], self.classes)
+
 
 def _subset(n: int, limit: int | None, seed: int) -> np.ndarray:
     """A seeded random subset of range(n) (all of it, in order, when limit is None)."""

@@ -2,18 +2,22 @@
 
 Images are uint8 tensors; every perturbation is applied in [0, 1] pixel space, clipped back
 to [0, 1], and only then normalized with the model's mean and std, as the paper does.
+``evaluate`` measures a model on a test set in one call (what ``zerosnet-zoo eval`` prints);
+the functions below it measure one thing each.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 
-from .data import normalize
+from .data import ImageSet, normalize
 
-__all__ = ['NOISES', 'accuracy', 'topk_accuracy', 'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial']
+__all__ = ['ATTACKS', 'EPS', 'NOISES', 'PGD_STEPS', 'AttackResult', 'Evaluation', 'evaluate', 'accuracy', 'topk_accuracy',
+           'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial', 'pgd_step_size']
 
 NOISE_SEED = 1
 
@@ -26,6 +30,84 @@ NOISES = {
     'gaussian0.04': ('gaussian', 0.04),
     'constant0.3': ('constant', 0.3),
 }
+
+# The L-infinity attacks, and their defaults: the usual CIFAR budget of 8 grey levels, 10 PGD steps
+ATTACKS = ('fgsm', 'pgd')
+EPS = 8 / 255
+PGD_STEPS = 10
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """Top-1 accuracy in percent under one L-infinity attack, with the settings it ran with.
+
+    FGSM is one step of size ``eps``, so it has no ``steps`` or ``step_size``; PGD records both,
+    the step size as used (its default resolved).
+    """
+
+    eps: float
+    top1: float
+    steps: int | None = None
+    step_size: float | None = None
+
+    def to_dict(self) -> dict:
+        """{eps, top1} for FGSM, {eps, steps, step_size, top1} for PGD."""
+        pgd = {} if self.steps is None else {'steps': self.steps, 'step_size': self.step_size}
+        return {'eps': self.eps, **pgd, 'top1': self.top1}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``evaluate`` measured, in percent: clean top-1 and top-5, top-1 per noise and per attack."""
+
+    images: int
+    clean: float
+    top5: float
+    noise: dict[str, float] = field(default_factory=dict)  # noise name -> top-1
+    attacks: dict[str, AttackResult] = field(default_factory=dict)  # 'fgsm' / 'pgd' -> result
+
+    def to_dict(self) -> dict:
+        """The layout of ``zerosnet-zoo eval --json`` after its 'model' and 'data_dir': images, clean,
+        top5, then 'noise' and 'attacks' when measured."""
+        result = {'images': self.images, 'clean': self.clean, 'top5': self.top5}
+        if self.noise:
+            result['noise'] = dict(self.noise)
+        if self.attacks:
+            result['attacks'] = {name: a.to_dict() for name, a in self.attacks.items()}
+        return result
+
+
+def evaluate(model: torch.nn.Module, data: ImageSet, noises: Iterable[str] = (), attacks: Iterable[str] = (), *,
+             eps: float = EPS, steps: int = PGD_STEPS, step_size: float | None = None, batch_size: int = 250,
+             device: str | torch.device = 'cpu', seed: int = NOISE_SEED) -> Evaluation:
+    """Clean top-1 and top-5 of ``model`` on ``data``, top-1 under each of ``noises`` (names in
+    ``NOISES``; pass ``NOISES`` for all of the paper's) and under each of ``attacks`` ('fgsm',
+    'pgd'; see ``adversarial`` for ``eps``, ``steps`` and ``step_size``).
+
+    ``model`` is moved to ``device`` and put in eval mode; images are normalized with its
+    ``pretrained_cfg`` mean and std.  Every noise and attack draws from its own generator seeded
+    with ``seed``, so a result repeats exactly.  Raises ValueError for an unknown noise or attack,
+    or a model whose class count is not the data's.
+    """
+    noises, attacks = list(noises), list(attacks)
+    unknown = [n for n in noises if n not in NOISES] + [a for a in attacks if a not in ATTACKS]
+    if unknown:
+        raise ValueError(f'unknown noise or attack {unknown[0]!r}; noises: {list(NOISES)}, attacks: {list(ATTACKS)}')
+    classes = getattr(model, 'num_classes', None)
+    if classes is not None and classes != len(data.classes):
+        raise ValueError(f'the model predicts {classes} classes, the data has {len(data.classes)}')
+    model = model.to(device).eval()
+    mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
+    common = dict(batch_size=batch_size, device=device, seed=seed)
+    top = topk_accuracy(model, data.images, data.labels, mean, std, ks=(1, 5), batch_size=batch_size, device=device)
+    noise = noise_accuracy(model, data.images, data.labels, mean, std, names=noises, **common)
+    measured = {}
+    for attack in attacks:
+        pgd = {'steps': steps, 'step_size': pgd_step_size(eps, steps, step_size)} if attack == 'pgd' else {}
+        top1 = attack_accuracy(model, data.images, data.labels, mean, std, attack, eps, steps, pgd.get('step_size'),
+                               **common)
+        measured[attack] = AttackResult(eps, top1, **pgd)
+    return Evaluation(len(data), top[1], top[5], noise, measured)
 
 
 def add_noise(x: torch.Tensor, name: str, generator: torch.Generator) -> torch.Tensor:
@@ -78,10 +160,11 @@ def topk_accuracy(model, images, labels, mean, std, ks: tuple[int, ...] = (1, 5)
 
 
 def noise_accuracy(model, images, labels, mean, std, batch_size: int = 500, device='cpu',
-                   seed: int = NOISE_SEED) -> dict[str, float]:
-    """Top-1 accuracy under every noise of ``NOISES``, each drawn from its own seeded generator."""
+                   seed: int = NOISE_SEED, names: Iterable[str] = NOISES) -> dict[str, float]:
+    """Top-1 accuracy under each noise of ``names`` (default: all of ``NOISES``), each drawn from
+    its own seeded generator."""
     results = {}
-    for name in NOISES:
+    for name in names:
         g = torch.Generator().manual_seed(seed)
         results[name] = _topk(model, images, labels, mean, std, batch_size, torch.device(device),
                               perturb=lambda x, name=name: add_noise(x, name, g))[1]
@@ -94,7 +177,7 @@ def pgd_step_size(eps: float, steps: int, step_size: float | None = None) -> flo
 
 
 def adversarial(model, x: torch.Tensor, y: torch.Tensor, mean, std, attack: str, eps: float,
-                steps: int = 10, step_size: float | None = None, generator: torch.Generator | None = None
+                steps: int = PGD_STEPS, step_size: float | None = None, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
     """L-infinity FGSM or PGD images in [0, 1] pixel space, within ``eps`` of ``x``.
 
@@ -115,8 +198,8 @@ def adversarial(model, x: torch.Tensor, y: torch.Tensor, mean, std, attack: str,
     return adv
 
 
-def attack_accuracy(model, images, labels, mean, std, attack: str, eps: float = 8 / 255,
-                    steps: int = 10, step_size: float | None = None, batch_size: int = 250,
+def attack_accuracy(model, images, labels, mean, std, attack: str, eps: float = EPS,
+                    steps: int = PGD_STEPS, step_size: float | None = None, batch_size: int = 250,
                     device='cpu', seed: int = NOISE_SEED) -> float:
     """Top-1 accuracy in percent under an FGSM or PGD attack (see ``adversarial``)."""
     device = torch.device(device)

@@ -4,17 +4,18 @@ Chen, Jin and Shang, *Zero Stability Well Predicts Performance of Convolutional 
 Networks*, AAAI 2022.  Every accuracy the package compares itself with comes from here, so
 that the training scripts, the model cards and the Hub cards quote the same numbers under
 the same labels.  Accuracies are top-1 (top-5 for ImageNet) in percent; the CIFAR numbers
-of Tables 1-4 and 6 are, unless a row says otherwise, the mean of three runs of the
-authors' recipe (160 epochs on CIFAR-10, 300 on CIFAR-100).
+of Tables 1-4 and 6 are, unless a row says otherwise, the mean of ``RUNS`` runs of the
+authors' recipe (``CIFAR_RECIPE``, ``CIFAR_EPOCHS``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ['TITLE', 'AUTHORS', 'VENUE', 'YEAR', 'REFERENCE_CODE', 'CITATION', 'Reported', 'TABLE_1', 'TABLE_1_ALPHAS',
-           'TABLE_2', 'TABLE_2_KS', 'TABLE_10', 'TABLE_3', 'TABLE_4', 'TABLE_4_DEPTHS', 'TABLE_4_FAMILIES',
-           'TABLE_5', 'TABLE_6_OPTIMAL', 'TABLE_6_MEAN_DROP', 'table_4']
+__all__ = ['TITLE', 'AUTHORS', 'VENUE', 'YEAR', 'REFERENCE_CODE', 'CITATION', 'CIFAR_RECIPE', 'CIFAR_EPOCHS', 'RUNS',
+           'Reported', 'TABLE_1', 'TABLE_1_ALPHAS', 'TABLE_2', 'TABLE_2_KS', 'TABLE_10', 'TABLE_3', 'TABLE_4',
+           'TABLE_4_DEPTHS', 'TABLE_4_FAMILIES', 'TABLE_5', 'TABLE_6_DEPTH', 'TABLE_6_OPTIMAL', 'TABLE_6_MEAN_DROP',
+           'table_4']
 
 TITLE = 'Zero Stability Well Predicts Performance of Convolutional Neural Networks'
 AUTHORS = ('Liangming Chen', 'Long Jin', 'Mingsheng Shang')
@@ -27,6 +28,12 @@ CITATION = """@inproceedings{chen2022zero,
   booktitle={Proceedings of the AAAI Conference on Artificial Intelligence},
   volume={36}, number={6}, pages={6268--6277}, year={2022}
 }"""
+
+# The authors' CIFAR recipe: SGD, the lr divided by 10 at 1/2 and 3/4 of training, random crop
+# and flip; epochs by data set.  Each CIFAR number of theirs is the mean of RUNS runs.
+CIFAR_RECIPE = {'lr': 0.1, 'momentum': 0.9, 'weight_decay': 1e-4, 'batch_size': 128}
+CIFAR_EPOCHS = {'cifar10': 160, 'cifar100': 300}
+RUNS = 3
 
 # Table 1 (CIFAR-10, PreResNet-32 with y[n+1] = alpha y[n] + f): {depth: {alpha: top-1}}.
 TABLE_1_ALPHAS = (2, 1.5, 0.5, 0.7, 1)
@@ -123,9 +130,10 @@ TABLE_5 = {
     'preresnet50': (74.51, 91.91), 'zerosnet50': (74.88, 92.03),
 }
 
-# Table 6 (CIFAR-10, depth 56): the optimal scheme clean and under each input noise (named as in
+# Table 6 (CIFAR-10, at depth TABLE_6_DEPTH): the optimal scheme clean and under each input noise (named as in
 # zerosnet_zoo.evaluate.NOISES), and the mean drop from clean to U[-0.08, 0] of the Table 10
 # schemes that are zero-stable and of those that are not.
+TABLE_6_DEPTH = 56
 TABLE_6_OPTIMAL = {'clean': 94.04, 'uniform[-0.08,0]': 88.31, 'uniform[0,0.08]': 87.64, 'gaussian0.01': 92.96,
                    'gaussian0.02': 89.67, 'gaussian0.04': 74.49, 'constant0.3': 88.78}
 TABLE_6_MEAN_DROP = {'zero_stable': 6.40, 'not_zero_stable': 12.38}

@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from . import stability
-from .io import atomic_path
+from .files import atomic_path
 
 
 def _pyplot():

@@ -17,7 +17,7 @@ from typing import Mapping
 import torch
 
 from .schemes import LambdaCoefficients
-from .zerosnet import MultistepResNet
+from .multistep import MultistepResNet
 
 __all__ = ['convert_reference_state_dict', 'is_reference_state_dict']
 
@@ -98,7 +98,7 @@ def _top_level_target(key: str, model: MultistepResNet) -> str | None:
     if module in ('bn', 'fc'):
         return f'norm.{leaf}' if module == 'bn' else f'head.fc.{leaf}'
     if module.startswith('downsample1.downsample.'):
-        if not first.pass_raw:
+        if not first.stem_skip:
             return None  # basic CIFAR nets build downsample1 but never use it
         part = {'0': '0', '2': '1'}.get(module.rsplit('.', 1)[1])
         return f'stages.0.0.proj_x.{part}.{leaf}' if part else ''

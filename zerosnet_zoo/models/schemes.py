@@ -1,15 +1,15 @@
 """Multistep schemes as network parts: the coefficients a block mixes its terms with.
 
 A scheme *spec* (a small frozen dataclass) says what a family uses and makes the
-coefficients of each block: a ``stability.Scheme`` of plain numbers for fixed schemes, or a
-module for trainable ones, which returns on each forward a 1-D tensor
-``(alpha_0, ..., alpha_{d-1}, beta)`` and reports its current values with ``scheme()``, so
-a trained network can be checked with ``stability.analyze``.
+coefficients module of each block.  Every such module returns on each forward
+``(alpha_0, ..., alpha_{d-1}, beta)``: python floats for fixed schemes, a 1-D tensor for
+trainable ones, and reports its current values with ``scheme()``, so that a trained
+network can be checked with ``stability.analyze``.
 """
 
 import math
 from dataclasses import dataclass
-from typing import Final, Sequence
+from typing import Final, List, Sequence
 
 import torch
 import torch.nn as nn
@@ -20,10 +20,52 @@ from ..stability import Scheme
 
 __all__ = [
     'FixedScheme', 'ZeroSLambdaScheme', 'LMTrainableScheme',
-    'LambdaCoefficients', 'LMCoefficients',
+    'Coefficients', 'FixedCoefficients', 'LambdaCoefficients', 'LMCoefficients', 'starter_coefficients',
 ]
 
-class LambdaCoefficients(nn.Module):
+
+class Coefficients(nn.Module):
+    """A block's coefficients: ``forward()`` gives (alpha_0, ..., alpha_{order-1}, beta).
+
+    ``order`` is the number of state terms the block mixes; ``starter`` marks the plain
+    residual steps (1, 1) that open a higher-order scheme (they are no step of the scheme).
+    """
+    order: Final[int]
+    starter: Final[bool]
+
+    def __init__(self, order: int, starter: bool = False):
+        super().__init__()
+        self.order = order
+        self.starter = starter
+
+    def scheme(self) -> Scheme:
+        """The coefficients now, as ``stability.analyze(*scheme)`` takes them."""
+        raise NotImplementedError
+
+
+class FixedCoefficients(Coefficients):
+    """Fixed coefficients stay python floats: beta scales the branch's last convolution weight
+    and each alpha is the ``alpha=`` of an in-place addition, so no coefficient tensor is read
+    (and the outputs are those the shipped weights were measured with, bit for bit)."""
+    values: List[float]  # (alpha_0, ..., beta); a class annotation, as TorchScript wants it
+
+    def __init__(self, alphas: Sequence[float], beta: float, starter: bool = False):
+        super().__init__(len(alphas), starter)
+        self.values = [float(a) for a in alphas] + [float(beta)]
+
+    def forward(self) -> List[float]:
+        return self.values
+
+    def scheme(self) -> Scheme:
+        return Scheme(tuple(self.values[:-1]), self.values[-1])
+
+
+def starter_coefficients() -> FixedCoefficients:
+    """A starter block's y[k+1] = y[k] + f(y[k]): the order-1 step with coefficients (1, 1)."""
+    return FixedCoefficients((1.0,), 1.0, starter=True)
+
+
+class LambdaCoefficients(Coefficients):
     """ZeroSNet-Tra: a trainable lambda; every forward recomputes the coefficients from it.
 
     With ``keep_zero_stable`` the stored parameter is ``lam_raw`` and lambda is
@@ -35,7 +77,7 @@ class LambdaCoefficients(nn.Module):
     keep_zero_stable: Final[bool]  # a TorchScript constant: only the branch in use is compiled
 
     def __init__(self, init: float, keep_zero_stable: bool = False):
-        super().__init__()
+        super().__init__(order=3)
         self.keep_zero_stable = keep_zero_stable
         if keep_zero_stable:
             if init > 1 / 3:
@@ -80,17 +122,19 @@ class LambdaCoefficients(nn.Module):
     def scheme(self) -> Scheme:
         return stability.zerosnet_coefficients(float(self.lam_value().detach()))
 
+
 def _softplus_inverse(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
-class LMCoefficients(nn.Module):
+
+class LMCoefficients(Coefficients):
     """LM-ResNet of Lu et al. (2018): trainable k, y[n+1] = (1-k) y[n] + k y[n-1] + f(y[n]).
 
     k starts uniform in [-0.1, 0], as in Lu et al.
     """
 
     def __init__(self):
-        super().__init__()
+        super().__init__(order=2)
         self.k = nn.Parameter(torch.empty(1).uniform_(-0.1, 0.0))
 
     def forward(self) -> torch.Tensor:
@@ -99,6 +143,7 @@ class LMCoefficients(nn.Module):
     def scheme(self) -> Scheme:
         k = float(self.k.detach())
         return Scheme((1.0 - k, k), 1.0)
+
 
 @dataclass(frozen=True)
 class FixedScheme:
@@ -115,9 +160,8 @@ class FixedScheme:
     def order(self) -> int:
         return len(self.alphas)
 
-    def make(self) -> Scheme:
-        """Fixed coefficients stay plain numbers: the block fuses them into its additions."""
-        return Scheme(tuple(float(a) for a in self.alphas), float(self.beta))
+    def make(self) -> FixedCoefficients:
+        return FixedCoefficients(self.alphas, self.beta)
 
     @classmethod
     def from_sequence(cls, coefficients: Sequence[float], order: int) -> 'FixedScheme':
@@ -133,6 +177,7 @@ class FixedScheme:
             raise ValueError(f'coefficients must be numbers, got {coefficients!r}') from e
         return cls(values[:-1], values[-1])
 
+
 @dataclass(frozen=True)
 class ZeroSLambdaScheme:
     """ZeroSNet-Tra: one trainable lambda per third-order block."""
@@ -143,13 +188,14 @@ class ZeroSLambdaScheme:
     def __post_init__(self):
         stability.zerosnet_coefficients(self.init)  # raises for lambda = 0 or non-finite
 
-    def make(self) -> nn.Module:
+    def make(self) -> LambdaCoefficients:
         return LambdaCoefficients(self.init, self.keep_zero_stable)
+
 
 @dataclass(frozen=True)
 class LMTrainableScheme:
     """LM-ResNet (Lu et al. 2018): one trainable k per second-order block, beta = 1."""
     order: int = 2
 
-    def make(self) -> nn.Module:
+    def make(self) -> LMCoefficients:
         return LMCoefficients()

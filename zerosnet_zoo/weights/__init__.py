@@ -4,7 +4,9 @@ Each weight is ``NAME.TAG-SHA256.safetensors`` in this folder: the file name car
 full sha256 of its bytes (torch.hub's convention, with the whole digest), so the pretrained
 cfg that names the file also pins its content.  ``NAME.TAG.json`` beside it records how the
 weight was made and what it measures (``provenance``); ``NAME.TAG.log.jsonl`` is its
-training log.  The Hugging Face Hub copy of each weight lives at ``HF_ORGANIZATION/NAME.TAG``.
+training log.  The files are the only record of what ships: ``packaged_weights()`` and the
+pretrained cfgs are read from them, so releasing a weight edits no Python.  The Hugging
+Face Hub copy of each weight lives at ``HF_ORGANIZATION/NAME.TAG``.
 """
 
 from __future__ import annotations
@@ -15,17 +17,24 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ['HF_ORGANIZATION', 'WEIGHTS_DIR', 'WeightIntegrityError', 'packaged_cfg', 'provenance',
-           'sha256_of', 'verify_file']
+__all__ = ['HF_ORGANIZATION', 'WEIGHTS_DIR', 'WeightIntegrityError', 'packaged_cfg', 'packaged_weights',
+           'provenance', 'sha256_of', 'verify_file']
 
 HF_ORGANIZATION = 'zerosnet-zoo'
 WEIGHTS_DIR = Path(__file__).resolve().parent
 
 _HASHED_NAME = re.compile(r'-([0-9a-f]{64})\.safetensors$')
+_PACKAGED_FILE = re.compile(r'^(?P<name_tag>[^-]+\.[^-.]+)-(?P<sha256>[0-9a-f]{64})\.safetensors$')
 
 
 class WeightIntegrityError(RuntimeError):
     """A weight file is missing, truncated or corrupted."""
+
+
+def packaged_weights() -> dict[str, str]:
+    """NAME.TAG -> sha256 of every weight shipped in this folder (read from the file names)."""
+    matches = (_PACKAGED_FILE.match(p.name) for p in WEIGHTS_DIR.glob('*.safetensors'))
+    return dict(sorted((m['name_tag'], m['sha256']) for m in matches if m))
 
 
 def packaged_cfg(name_tag: str, sha256: str) -> dict:
