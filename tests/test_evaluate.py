@@ -116,6 +116,23 @@ def test_topk_accuracy_against_a_direct_count():
     for k in (1, 3, 5):
         assert result[k] == pytest.approx(100.0 * (rank < k).float().mean().item())
     assert accuracy(model, images, labels, mean, std, batch_size=8) == result[1]
+    # flip TTA: the mean of the logits of each image and its mirror image
+    tta = (logits + normalize(images.flip(3), mean, std).flatten(1) @ weight.T) / 2
+    rank = (tta > tta.gather(1, labels[:, None])).sum(1)
+    flipped = topk_accuracy(model, images, labels, mean, std, ks=(1, 3, 5), batch_size=8, flip=True)
+    for k in (1, 3, 5):
+        assert flipped[k] == pytest.approx(100.0 * (rank < k).float().mean().item())
+    assert flipped != result  # the mirror images change the scores
+
+
+def test_evaluate_reports_flip_tta_only_when_asked():
+    data = load_split(SAMPLE_DIR, 'test', limit=40, seed=0)
+    model = timm.create_model('zerosnet_opt_20', pretrained=True)
+    plain, both = evaluate(model, data), evaluate(model, data, flip=True)
+    assert (plain.clean, plain.top5) == (both.clean, both.top5) and plain.flip == {} and 'flip' not in plain.to_dict()
+    mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
+    expected = topk_accuracy(model, data.images, data.labels, mean, std, ks=(1, 5), flip=True)
+    assert both.to_dict()['flip'] == {'clean': expected[1], 'top5': expected[5]}
 
 
 def _run_checkpoint(path: Path, dataset: str, model_kwargs: list[str]) -> None:

@@ -16,7 +16,7 @@ from zerosnet_zoo import cli
 from zerosnet_zoo.data import SAMPLE_DIR, load_split
 from zerosnet_zoo.hf_hub import export, push
 from zerosnet_zoo.models.zerosnet import CIFAR10_CLASSES
-from zerosnet_zoo.weights import (HF_ORGANIZATION, WEIGHTS_DIR, WeightIntegrityError, packaged_weights, provenance,
+from zerosnet_zoo.weights import (HF_ORGANIZATION, WEIGHTS_DIR, WeightIntegrityError, curves_file, packaged_weights, provenance,
                                   sha256_of)
 
 # Floors for top-1 on the 500 shipped test images; the full-split figures are in MODEL_CARD.md.
@@ -120,10 +120,14 @@ def test_shipped_weights_accuracy_on_shipped_images(name_tag, capsys):
 @pytest.mark.skipif(not (DATA / 'test').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
 @pytest.mark.parametrize('name_tag', SHIPPED)
 def test_shipped_weights_on_the_full_test_split(name_tag, capsys):
-    assert cli.main(['eval', '--model', name_tag, '--pretrained', '--data-dir', str(DATA), '--json']) == 0
+    record = provenance(name_tag)  # what the model card states
+    flip = ['--flip'] if 'test_flip' in record else []
+    assert cli.main(['eval', '--model', name_tag, '--pretrained', '--data-dir', str(DATA), '--json', *flip]) == 0
     result = json.loads(capsys.readouterr().out)
-    recorded = provenance(name_tag)['test']  # what the model card states
+    recorded = record['test']
     assert result['images'] == 10_000 and (result['clean'], result['top5']) == (recorded['top1'], recorded['top5'])
+    if flip:
+        assert result['flip'] == {'clean': record['test_flip']['top1'], 'top5': record['test_flip']['top5']}
     if name_tag == 'zerosnet_opt_20.cifar10':
         assert result['clean'] >= FULL_SPLIT_FLOOR
 
@@ -135,7 +139,9 @@ def exported(tmp_path_factory):
 
 
 def test_export_round_trips_through_local_dir(exported):
-    assert sorted(p.name for p in exported.iterdir()) == ['README.md', 'config.json', 'model.safetensors']
+    assert sorted(p.name for p in exported.iterdir()) == ['README.md', 'config.json', 'model.safetensors',
+                                                          'training_curves.png']
+    assert (exported / 'training_curves.png').read_bytes() == curves_file('zerosnet_opt_20.cifar10').read_bytes()
     packaged = timm.create_model('zerosnet_opt_20.cifar10', pretrained=True).eval()
     loaded = timm.create_model(f'local-dir:{exported}', pretrained=True).eval()
     x = torch.randn(8, 3, 32, 32)
@@ -159,6 +165,7 @@ def test_exported_config_and_model_card(exported):
     assert record['sha256'] in card and 'CIFAR-10 (JPEG q75)' in card
     assert f"timm.create_model('hf-hub:{HF_ORGANIZATION}/zerosnet_opt_20.cifar10', pretrained=True)" in card
     assert 'root moduli 1.000, 0.333, 0.333' in card
+    assert '![test top-1 per epoch](training_curves.png)' in card
 
 
 def test_export_a_checkpoint_without_provenance(tmp_path):
@@ -202,7 +209,7 @@ def test_push_uploads_the_exported_repository(monkeypatch, capsys):
     assert cli.main(['push', 'zerosnet_opt_20.cifar10']) == 0
     (_, repo, token), (_, repo2, files) = _FakeApi.calls
     assert repo == repo2 == f'{HF_ORGANIZATION}/zerosnet_opt_20.cifar10' and token == 'hf_test_token'
-    assert sorted(files) == ['README.md', 'config.json', 'model.safetensors']
+    assert sorted(files) == ['README.md', 'config.json', 'model.safetensors', 'training_curves.png']
     tensors = load_bytes(files['model.safetensors'])
     expected = load_file(str(_packaged_file('zerosnet_opt_20.cifar10')))
     assert all(torch.equal(tensors[k], v) for k, v in expected.items())

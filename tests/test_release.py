@@ -40,6 +40,8 @@ def test_release_packages_a_finished_run(tmp_path, capsys):
     assert record['sha256'] == sha and record['epochs'] == 1 and record['hardware'] == 'test machine'
     assert [s['epochs'] for s in record['stages']] == [1] and record['stages'][0]['recipe']['lr'] == 0.1
     assert record['test']['images'] == 500 and 0 <= record['test']['top1'] <= record['test']['top5'] <= 100
+    assert 0 <= record['test_flip']['top1'] <= record['test_flip']['top5'] <= 100
+    assert record['eval_command'].endswith('--flip --robustness')
     assert len(record['noise']) == 6 and set(record['attacks']) == {'fgsm', 'pgd'}
     assert set(record['attacks']['fgsm']) == {'eps', 'top1', 'images'}  # one step: no step count
     assert record['attacks']['pgd']['images'] == 20 and record['attacks']['pgd']['steps'] == 10
@@ -55,18 +57,27 @@ def test_release_packages_a_finished_run(tmp_path, capsys):
     release.update_model_card(card, weights)
     text = card.read_text()
     assert 'STALE SECTION' not in text and text.endswith(f'{release.END}\n## Limitations\n')
-    assert (f"| `preresnet_20.cifar10` | {record['test']['top1']:.2f} | {record['test']['top5']:.2f} | 1 | "
+    flip = f"{record['test_flip']['top1']:.2f} / {record['test_flip']['top5']:.2f}"
+    assert (f"| `preresnet_20.cifar10` | {record['test']['top1']:.2f} | {record['test']['top5']:.2f} | {flip} | 1 | "
             f"one run, seed 0 | ") in text
+    # the curves drawn from the released log, shown in the card
+    assert (weights / 'cifar10-depth20-curves.png').read_bytes().startswith(b'\x89PNG')
+    assert '![CIFAR-10 (JPEG q75), depth 20: test top-1 per epoch](zerosnet_zoo/weights/cifar10-depth20-curves.png)' in text
     assert '| 91.25: ResNet† (He et al. 2016, quoted by the paper from Lu et al. 2018) |' in text
     assert '- ResNet†: He et al. 2016, quoted by the paper from Lu et al. 2018; the original post-activation' in text
     assert f"| gaussian0.04 | {record['noise']['gaussian0.04']:.2f} | 74.49 |" in text
     assert '| FGSM eps=0.03137, one step (20 images) |' in text
 
 
-def test_model_card_matches_the_shipped_records():
+def test_model_card_and_curves_match_the_shipped_records(tmp_path):
     records = [json.loads(p.read_text()) for p in sorted(WEIGHTS_DIR.glob('*.json'))]
     assert sorted(r['name'] for r in records) == sorted(packaged_weights())
-    assert release.render_shipped_weights(records) in (REPO / 'MODEL_CARD.md').read_text()
+    for name in [r['name'] for r in records]:  # the curves, redrawn from copies of the shipped logs
+        (tmp_path / f'{name}.log.jsonl').write_bytes((WEIGHTS_DIR / f'{name}.log.jsonl').read_bytes())
+    drawn = release.curve_plots(records, tmp_path)
+    assert sorted(p.name for p in drawn.values()) == sorted(p.name for p in WEIGHTS_DIR.glob('*-curves.png'))
+    assert all(path.read_bytes().startswith(b'\x89PNG') for path in drawn.values())
+    assert release.render_shipped_weights(records, drawn) in (REPO / 'MODEL_CARD.md').read_text()
 
 
 @pytest.mark.parametrize('name_tag', sorted(packaged_weights()))
@@ -85,6 +96,18 @@ def test_shipped_records_say_what_happened(name_tag):
     card = (REPO / 'MODEL_CARD.md').read_text()
     seeds = ', '.join(str(s['recipe']['seed']) for s in stages)
     assert f"| one run in {len(stages)} stages, seeds {seeds} |" in card
+
+
+def test_fast_recipe_command_spells_out_every_value():
+    recipe = {'model': 'zerosnet_opt_20', 'recipe': 'fast', **cifar.RECIPES['fast'], 'seed': 0, 'output': 'runs/z20',
+              'channels_last': True, 'init': 'reference'}  # in args.json's order
+    command = release.train_commands([{'recipe': recipe}])[0]
+    assert command == ('python train/cifar.py --model zerosnet_opt_20 --data-dir DATA --recipe fast --epochs 36 '
+                       '--batch-size 128 --lr 0.4 --momentum 0.9 --weight-decay 0.0005 --schedule onecycle '
+                       '--warmup-fraction 0.25 --label-smoothing 0.1 --ema-decay 0.999 --seed 0 --nesterov '
+                       '--channels-last --output runs/z20')
+    args = cifar.parse_args(command.split()[2:])  # the command rebuilds the recipe
+    assert {k: getattr(args, k) for k in cifar.RECIPES['fast']} == cifar.RECIPES['fast']
 
 
 def test_start_record_names_a_released_weight_or_the_command(tmp_path):

@@ -150,3 +150,121 @@ def test_tiny_sweep_and_restart(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert 'train/cifar.py' not in again.stderr  # finished runs are skipped
     assert again.stdout == first.stdout
+
+
+def _record_run(folder: Path, row: dict, seed: int, epochs: int, accs: list[float], noise: dict | None = None) -> None:
+    """A run folder as train/cifar.py leaves it (args.json, log.jsonl), with noise.json if given."""
+    folder.mkdir(parents=True)
+    recorded = {'model': row['model'], 'model_kwargs': [*row['kwargs'], 'zero_init_last=false'], 'epochs': epochs,
+                'seed': seed, 'batch_size': 128, 'train_subset': None, 'test_subset': None}
+    (folder / 'args.json').write_text(json.dumps(recorded))
+    (folder / 'log.jsonl').write_text(''.join(json.dumps({'epoch': e + 1, 'test_acc': a}) + '\n'
+                                              for e, a in enumerate(accs)))
+    if noise is not None:
+        (folder / 'noise.json').write_text(json.dumps({'clean': accs[-1], 'noise': noise}))
+
+
+def test_report_is_computed_from_the_records(tmp_path):
+    rows = reproduce.settings(3, 20)[1]
+    # top-1 falls as the largest parasitic modulus grows, so the rank correlation is exactly -1
+    by_modulus = sorted(range(10), key=lambda i: stability.max_parasitic_modulus(rows[i]['alphas']))
+    top1 = {i: 90.0 - rank for rank, i in enumerate(by_modulus)}
+    for i, row in enumerate(rows[:9]):  # scheme 10 is still running: one epoch of two
+        _record_run(tmp_path / 'table3' / f"{row['name']}-seed0", row, 0, 2, [50.0, top1[i]],
+                    {'uniform[-0.08,0]': top1[i] - (12.0 if i < 4 else 6.0)})
+    _record_run(tmp_path / 'table3' / 'scheme10-seed0', rows[9], 0, 2, [70.0])
+    text = reproduce.report(tmp_path, 3)
+    lines = text.splitlines()
+    assert lines[0] == ('zerosnet_opt_20, 2 epochs, batch 128, all training images, seed 0; '
+                        'top-1 after the last epoch on the full test split.')
+    assert lines[4] == f'| 1 (1, 1, 1, 1) | 1.84, 0.74, 0.74 | 1.84 | no | {top1[0]:.2f} | 78.44 | 12.00 |'
+    assert lines[13] == '| 10 (1/3, 5/9, 1/9, 16/9), optimal | 1.00, 0.33, 0.33 | 0.33 | yes | unfinished 1/2 epochs | 93.28 | n/a |'
+    assert '9 of 10 settings finished' in text
+    spearman_line = next(line for line in lines if line.startswith('- Spearman'))
+    assert spearman_line.startswith('- Spearman rank correlation between the largest parasitic root modulus and top-1: -1.00')
+    stable = [top1[i] for i in range(4, 9)]
+    unstable = [top1[i] for i in range(4)]
+    assert (f'- Mean top-1: zero-stable {sum(stable) / 5:.2f} over 5 (paper: '
+            f'{sum(paper.TABLE_3[32][4:9]) / 5:.2f}); not zero-stable {sum(unstable) / 4:.2f} over 4') in text
+    assert '- Mean drop clean → U[-0.08, 0]: zero-stable 6.00; not zero-stable 12.00 (the paper' in text
+    # an edited number in a log changes the report
+    log = tmp_path / 'table3' / 'scheme1-seed0' / 'log.jsonl'
+    log.write_text(log.read_text().replace(f'{top1[0]}', '11.5'))
+    assert '| 1.84 | no | 11.50 |' in reproduce.report(tmp_path, 3)
+
+
+def test_report_refuses_records_that_do_not_match_their_folder(tmp_path):
+    rows = reproduce.settings(3, 20)[1]
+    _record_run(tmp_path / 'table3' / 'scheme1-seed0', rows[1], 0, 2, [50.0, 60.0])  # scheme 2's args
+    with pytest.raises(ValueError, match='does not record the setting its name says'):
+        reproduce.report(tmp_path, 3)
+    with pytest.raises(FileNotFoundError, match='no run folders'):
+        reproduce.report(tmp_path, 1)
+
+
+def test_readme_table_is_what_report_prints():
+    readme = (REPO / 'README.md').read_text()
+    begin, end = '<!-- reproduce --table 3 --report results/reproduce -->\n', '<!-- end of report -->'
+    assert begin in readme and end in readme
+    published = readme.split(begin, 1)[1].split(end, 1)[0]
+    assert published == reproduce.report(REPO / 'results' / 'reproduce', 3)
+
+
+def test_driver_skips_finished_runs_resumes_interrupted_ones_and_refuses_other_budgets(tmp_path, monkeypatch):
+    commands = []
+    monkeypatch.setattr(reproduce, 'run', commands.append)
+    rows = reproduce.settings(2, 20)[1]  # k-1.5, k1.5, k-0.5, k0.5
+    finished, interrupted = (tmp_path / 'table2' / f"{row['name']}-seed0" for row in rows[:2])
+    _record_run(finished, rows[0], 0, 2, [40.0, 45.0])
+    (finished / 'model.safetensors').write_bytes(b'')
+    _record_run(interrupted, rows[1], 0, 2, [41.0])
+    (interrupted / 'checkpoint.pt').write_bytes(b'')
+    argv = ['--table', '2', '--depth', '20', '--epochs', '2', '--seeds', '0', '--data-dir', str(SAMPLE_DIR),
+            '--output', str(tmp_path)]
+    assert reproduce.main(argv) == 0
+    started = {Path(cmd[cmd.index('--output') + 1]).name: cmd for cmd in commands}
+    assert sorted(started) == ['k-0.5-seed0', 'k0.5-seed0', 'k1.5-seed0']  # the finished run is skipped
+    assert '--resume' in started['k1.5-seed0'] and '--resume' not in started['k0.5-seed0']
+    with pytest.raises(SystemExit, match='holds a run at another budget \\(epochs 2, asked for 3\\)'):
+        reproduce.main([*argv[:5], '3', *argv[6:]])
+
+
+@pytest.mark.filterwarnings('ignore::zerosnet_zoo.stability.ZeroStabilityWarning')  # schemes 1-4
+def test_table_6_measures_table_3s_runs(tmp_path):
+    for row in reproduce.settings(3, 20)[1]:
+        out = tmp_path / 'table3' / f"{row['name']}-seed0"
+        _record_run(out, row, 0, 1, [30.0])
+        out.joinpath('args.json').write_text(out.joinpath('args.json').read_text().replace('"test_subset": null',
+                                                                                          '"test_subset": 10'))
+        model = timm.create_model(row['model'], **cli.parse_model_kwargs(row['kwargs']))
+        save_file(model.state_dict(), str(out / 'model.safetensors'))
+    argv = ['--table', '6', '--depth', '20', '--epochs', '1', '--seeds', '0', '--test-subset', '10',
+            '--data-dir', str(SAMPLE_DIR), '--output', str(tmp_path)]
+    assert reproduce.main(argv) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['table3', 'table6']  # no runs of its own
+    assert all((tmp_path / 'table3' / f'scheme{i}-seed0' / 'noise.json').exists() for i in range(1, 11))
+    summary = json.loads((tmp_path / 'table6' / 'summary.json').read_text())
+    assert set(summary['mean_drop']) == {'zero_stable', 'not_zero_stable'}
+
+
+def test_collect_copies_finished_records_without_this_machines_paths(tmp_path):
+    rows = reproduce.settings(3, 20)[1]
+    runs = tmp_path / 'runs' / 'table3'
+    _record_run(runs / 'scheme1-seed0', rows[0], 0, 1, [42.5], {'uniform[-0.08,0]': 40.0})
+    for name in ('args.json', 'noise.json'):  # as train/cifar.py and the noise evaluation write them
+        record = json.loads((runs / 'scheme1-seed0' / name).read_text())
+        record.update(data_dir='/home/me/cifar', **({'output': str(runs / 'scheme1-seed0')} if name == 'args.json' else {}))
+        (runs / 'scheme1-seed0' / name).write_text(json.dumps(record))
+    (runs / 'scheme1-seed0' / 'model.safetensors').write_bytes(b'weights')
+    _record_run(runs / 'scheme2-seed0', rows[1], 0, 1, [])  # unfinished: not collected
+    copied = reproduce.collect(runs, tmp_path / 'results' / 'table3')
+    assert [p.name for p in copied] == ['scheme1-seed0']
+    assert sorted(p.name for p in copied[0].iterdir()) == ['args.json', 'log.jsonl', 'noise.json']  # no weights
+    recorded = json.loads((copied[0] / 'args.json').read_text())
+    assert recorded['data_dir'] == 'DATA' and recorded['output'] == 'OUT/table3/scheme1-seed0'
+    assert json.loads((copied[0] / 'noise.json').read_text())['data_dir'] == 'DATA'
+    assert (copied[0] / 'log.jsonl').read_text() == (runs / 'scheme1-seed0' / 'log.jsonl').read_text()
+    assert '/home/me' not in ''.join(p.read_text() for p in copied[0].iterdir())
+    from_results, from_runs = (reproduce.report(tmp_path / d, 3).splitlines() for d in ('results', 'runs'))
+    assert from_results[4] == from_runs[4] == '| 1 (1, 1, 1, 1) | 1.84, 0.74, 0.74 | 1.84 | no | 42.50 | 78.44 | 2.50 |'
+    assert 'unfinished 0/1 epochs' in from_runs[5] and 'not run' in from_results[5]

@@ -179,7 +179,75 @@ def test_swa_resume_is_bit_identical(tmp_path, monkeypatch):
     assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
 
 
+FAST = ['--recipe', 'fast', '--epochs', '2', '--lr', '0.2']
+
+
+@real_data
+def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path):
+    out = tmp_path / 'fast'
+    assert cifar.main(['--model', 'zerosnet_opt_20', *TINY, *FAST, '--output', str(out)]) == 0
+    recorded = json.loads((out / 'args.json').read_text())
+    expected = {**cifar.RECIPES['fast'], 'epochs': 2, 'lr': 0.2, 'batch_size': 64}  # the preset, as overridden
+    assert recorded['recipe'] == 'fast' and {k: recorded[k] for k in expected} == expected
+    log = read_log(out)
+    # one cycle, stepped every step: the lr each epoch starts at is OneCycleLR's at that step
+    steps = 256 // 64
+    optimizer = torch.optim.SGD([torch.zeros(1)], lr=0.2)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.2, total_steps=2 * steps, pct_start=0.25,
+                                                   cycle_momentum=False)
+    expected_lr = []
+    for _ in range(2 * steps):
+        expected_lr.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        schedule.step()
+    assert [r['lr'] for r in log] == pytest.approx(expected_lr[::steps])
+    # the output is the moving average, whose accuracy is logged as ema_test_acc
+    saved, state = load_file(out / 'model.safetensors'), torch.load(out / 'checkpoint.pt', weights_only=True)
+    assert all(torch.equal(saved[k], state['ema'][f'module.{k}']) for k in saved)
+    assert not torch.equal(saved['stem.conv.weight'], state['model']['stem.conv.weight'])
+    model = timm.create_model('zerosnet_opt_20', pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors')))
+    test = cifar.load_split(DATA, 'test', limit=100, seed=0)
+    acc = cifar.accuracy(model, test.images, test.labels, model.pretrained_cfg['mean'], model.pretrained_cfg['std'])
+    assert acc == pytest.approx(log[-1]['ema_test_acc'])
+
+
+@real_data
+def test_fast_recipe_resume_is_bit_identical(tmp_path, monkeypatch):
+    args = ['--model', 'preresnet_20', *TINY, *FAST]
+    reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
+    assert cifar.main([*args, '--output', str(reference)]) == 0
+    write_log = cifar.write_log
+
+    def stop_after_one_epoch(path, records):
+        write_log(path, records)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cifar, 'write_log', stop_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        cifar.main([*args, '--output', str(interrupted)])
+    monkeypatch.setattr(cifar, 'write_log', write_log)
+    assert cifar.main([*args, '--output', str(interrupted), '--resume']) == 0
+    resumed, uninterrupted = load_file(interrupted / 'model.safetensors'), load_file(reference / 'model.safetensors')
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+    assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
+
+
+def test_paper_recipe_is_the_default():
+    args = cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y'])
+    assert (args.recipe, args.epochs, args.lr, args.momentum, args.weight_decay, args.batch_size, args.schedule) == \
+        ('paper', 160, 0.1, 0.9, 1e-4, 128, 'step')
+    assert (args.nesterov, args.label_smoothing, args.ema_decay, args.swa_epochs) == (False, 0.0, 0.0, 0)
+    args = cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y', '--recipe', 'fast',
+                             '--no-nesterov', '--label-smoothing', '0'])
+    assert (args.schedule, args.ema_decay, args.nesterov, args.label_smoothing) == ('onecycle', 0.999, False, 0.0)
+
+
 @pytest.mark.parametrize('flags, message', [
+    (['--label-smoothing', '1'], r'--label-smoothing must be in \[0, 1\)'),
+    (['--ema-decay', '1.5'], r'--ema-decay must be in \[0, 1\)'),
+    (['--recipe', 'fast', '--warmup-fraction', '0'], r'--warmup-fraction must be in \(0, 1\)'),
+    (['--recipe', 'fast', '--swa-epochs', '2', '--swa-lr', '0.01'], '--ema-decay and --swa-epochs both average'),
     (['--epochs', '2', '--swa-epochs', '2', '--swa-lr', '0.01'], 'below --epochs'),
     (['--epochs', '2', '--swa-epochs', '1'], 'needs --swa-lr'),
     (['--epochs', '-1'], '--epochs must be positive, got -1'),

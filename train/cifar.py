@@ -2,18 +2,23 @@
 
     python train/cifar.py --model zerosnet_opt_20 --data-dir DATA --output runs/z20
 
-Defaults are the paper's recipe (``zerosnet_zoo.paper.CIFAR_RECIPE`` and ``CIFAR_EPOCHS``;
---help lists them): SGD, lr / 10 at 1/2 and 3/4 of training, random crop 32 with
-4-pixel padding and horizontal flip, and the reference code's initialization (Kaiming normal
+Defaults are the paper's recipe (--recipe paper: ``zerosnet_zoo.paper.CIFAR_RECIPE`` and
+``CIFAR_EPOCHS``): SGD, lr / 10 at 1/2 and 3/4 of training, random crop 32 with 4-pixel
+padding and horizontal flip, and the reference code's initialization (Kaiming normal
 everywhere; --zero-init-last starts each residual branch's last convolution at zero instead,
-timm's convention).  The data are decoded once into uint8 tensors and augmented as batched
-tensor operations on the training device.
+timm's convention).  --recipe fast is a preset for CPU budgets: one 36-epoch cycle of the
+learning rate (peak 0.4), Nesterov momentum, weight decay 5e-4, label smoothing 0.1 and an
+exponential moving average of the weights (RECIPES lists every value; a flag overrides one).
+The recipe's values are printed at the start and recorded in args.json.  The data are
+decoded once into uint8 tensors and augmented as batched tensor operations on the training
+device.
 
 The model is built from the pretrained config of --dataset (zerosnet_opt_20 becomes
 zerosnet_opt_20.cifar100 with --dataset cifar100), so training, the logged test accuracy and
 whoever loads the weights through that tag normalize with the same mean and std.
 
-With --swa-epochs K the last K epochs hold the learning rate at --swa-lr and average the
+With --ema-decay D the weights' exponential moving average (decay D per step) is kept, logged
+as 'ema_test_acc' and written as the output.  With --swa-epochs K the last K epochs hold the learning rate at --swa-lr and average the
 weights at the end of each (stochastic weight averaging, torch.optim.swa_utils); the
 average, with its batch-norm statistics recomputed on the training data, is the output.
 
@@ -48,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from timm.models import split_model_name_tag
+from timm.utils import ModelEmaV3
 from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm import tqdm
 
@@ -58,6 +64,21 @@ from zerosnet_zoo.cli import check_model_name, create_model, dataset_model_name,
 from zerosnet_zoo.data import load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import accuracy
 from zerosnet_zoo.files import atomic_path
+
+
+# Each recipe gives every training flag a value; args.json records the values a run used.
+RECIPES = {
+    # The paper's: SGD, lr 0.1 / 10 at 1/2 and 3/4 of 160 epochs (CIFAR-10; 300 for CIFAR-100).
+    'paper': {**paper.CIFAR_RECIPE, 'epochs': None, 'nesterov': False, 'schedule': 'step', 'warmup_fraction': 0.25,
+              'label_smoothing': 0.0, 'ema_decay': 0.0, 'swa_epochs': 0, 'swa_lr': None},
+    # For a CPU budget (docs/recipes.md): one cycle of a 4x larger peak lr (Smith & Topin's
+    # super-convergence), Nesterov momentum, label smoothing and an average of the weights, picked
+    # by short runs on CIFAR-10 (JPEG q75); the network, its initialization and the augmentation
+    # stay the paper's.
+    'fast': {'epochs': 36, 'batch_size': 128, 'lr': 0.4, 'momentum': 0.9, 'nesterov': True, 'weight_decay': 5e-4,
+             'schedule': 'onecycle', 'warmup_fraction': 0.25, 'label_smoothing': 0.1, 'ema_decay': 0.999,
+             'swa_epochs': 0, 'swa_lr': None},
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,14 +94,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--data-dir', required=True, help='ImageFolder root with train/ and test/, or a torchvision CIFAR root')
     p.add_argument('--download', action='store_true', help="torchvision's download (needs a network)")
     epochs = ', '.join(f'{e} ({dataset})' for dataset, e in paper.CIFAR_EPOCHS.items())
-    p.add_argument('--epochs', type=int, help=f'default {epochs}')
-    recipe = paper.CIFAR_RECIPE
-    p.add_argument('--batch-size', type=int, default=recipe['batch_size'], help='default %(default)s')
-    p.add_argument('--lr', type=float, default=recipe['lr'], help='default %(default)s')
-    p.add_argument('--momentum', type=float, default=recipe['momentum'], help='default %(default)s')
-    p.add_argument('--weight-decay', type=float, default=recipe['weight_decay'], help='default %(default)s')
-    p.add_argument('--schedule', choices=('step', 'cosine'), default='step')
-    p.add_argument('--swa-epochs', type=int, default=0, help='average the weights of the last this many epochs')
+    p.add_argument('--recipe', choices=sorted(RECIPES), default='paper',
+                   help="the defaults of the flags below: 'paper' (the paper's recipe) or 'fast' (a one-cycle "
+                        'recipe for CPU budgets); a flag given on the command line overrides its value')
+    p.add_argument('--epochs', type=int, help=f'paper: {epochs}')
+    p.add_argument('--batch-size', type=int)
+    p.add_argument('--lr', type=float, help='the peak learning rate for --schedule onecycle')
+    p.add_argument('--momentum', type=float)
+    p.add_argument('--nesterov', action=argparse.BooleanOptionalAction)
+    p.add_argument('--weight-decay', type=float)
+    p.add_argument('--schedule', choices=('step', 'cosine', 'onecycle'),
+                   help='step: lr / 10 at 1/2 and 3/4 of training; cosine: per epoch; onecycle: per step, '
+                        "torch's OneCycleLR (warm-up, then annealing to about 0) at constant momentum")
+    p.add_argument('--warmup-fraction', type=float, help="onecycle: the share of the steps spent warming up")
+    p.add_argument('--label-smoothing', type=float)
+    p.add_argument('--ema-decay', type=float, help='keep an exponential moving average of the weights, updated '
+                                                   'every step, and output it (timm.utils.ModelEmaV3); 0 = off')
+    p.add_argument('--swa-epochs', type=int, help='average the weights of the last this many epochs')
     p.add_argument('--swa-lr', type=float, help='the constant learning rate of the averaged epochs')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--output', required=True, help='run directory')
@@ -94,6 +124,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--amp', action='store_true', help='mixed precision (bfloat16 on CPU, float16 on CUDA)')
     p.add_argument('--channels-last', action='store_true')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    recipe = p.parse_known_args(argv)[0].recipe  # the preset fills in whatever the command line leaves out
+    p.set_defaults(**RECIPES[recipe])
     args = p.parse_args(argv)
     if args.epochs is None:
         args.epochs = paper.CIFAR_EPOCHS[args.dataset]
@@ -102,6 +134,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, flag)
         if value is not None and value < 1:
             fail(f'--{flag.replace("_", "-")} must be positive, got {value}')
+    if not 0 <= args.label_smoothing < 1:
+        fail(f'--label-smoothing must be in [0, 1), got {args.label_smoothing}')
+    if not 0 <= args.ema_decay < 1:
+        fail(f'--ema-decay must be in [0, 1) (0 = no average), got {args.ema_decay}')
+    if not 0 < args.warmup_fraction < 1:
+        fail(f'--warmup-fraction must be in (0, 1), got {args.warmup_fraction}')
+    if args.ema_decay and args.swa_epochs:
+        fail('--ema-decay and --swa-epochs both average the weights; keep one')
     if not 0 <= args.swa_epochs < args.epochs:
         fail(f'--swa-epochs {args.swa_epochs} must be at least 0 and below --epochs {args.epochs}')
     if args.swa_epochs and args.swa_lr is None:
@@ -145,7 +185,11 @@ def fail(message: str) -> NoReturn:
     sys.exit(f'cifar.py: error: {message}')
 
 
-def make_scheduler(optimizer, args):
+def make_scheduler(optimizer, args, steps_per_epoch: int):
+    """The learning-rate schedule; a onecycle schedule is stepped after every step, the others after every epoch."""
+    if args.schedule == 'onecycle':
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
+                                                   pct_start=args.warmup_fraction, cycle_momentum=False)
     if args.schedule == 'cosine':
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     else:
@@ -196,6 +240,7 @@ def write_log(path: Path, records: list) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    print(f'recipe {args.recipe}: ' + ', '.join(f'{k} {getattr(args, k)}' for k in RECIPES[args.recipe]), file=sys.stderr)
     out = Path(args.output)
     ckpt_path, log_path, weights_path = out / 'checkpoint.pt', out / 'log.jsonl', out / 'model.safetensors'
     if ckpt_path.exists() and not args.resume:
@@ -225,11 +270,15 @@ def main(argv=None) -> int:
     if not resuming:
         with atomic_path(out / 'args.json') as tmp:  # the recipe, for the weights' provenance
             tmp.write_text(json.dumps({**vars(args), **provenance}, indent=2) + '\n')
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    scheduler = make_scheduler(optimizer, args)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
+                                weight_decay=args.weight_decay)
+    steps = (len(train.labels) + args.batch_size - 1) // args.batch_size
+    scheduler = make_scheduler(optimizer, args, steps)
+    per_step = args.schedule == 'onecycle'
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == 'cuda')
     amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
     averaged = AveragedModel(model) if args.swa_epochs else None
+    ema = ModelEmaV3(model, decay=args.ema_decay) if args.ema_decay else None
 
     start_epoch, records = 0, []
     if resuming:
@@ -242,13 +291,14 @@ def main(argv=None) -> int:
         scaler.load_state_dict(state['scaler'])
         if averaged is not None:
             averaged.load_state_dict(state['averaged'])
+        if ema is not None:
+            ema.load_state_dict(state['ema'])
         start_epoch, records = state['epoch'], state['records']
         init = state.get('init', init)  # the run's initialization, whatever this command line says
         write_log(log_path, records)  # drop any record written after the checkpoint
         print(f'resuming {args.model} at epoch {start_epoch}', file=sys.stderr)
 
     images, labels = train.images.to(device), train.labels.to(device)
-    steps = (len(labels) + args.batch_size - 1) // args.batch_size
     for epoch in range(start_epoch, args.epochs):
         started = time.perf_counter()
         g = epoch_generator(args.seed, epoch)
@@ -262,7 +312,7 @@ def main(argv=None) -> int:
             y = labels[idx]
             with torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp):
                 logits = model(x)
-                loss = F.cross_entropy(logits, y)
+                loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
             if not torch.isfinite(loss):
                 print(f'non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {i + 1}: stopping. '
                       f'The last good state (after epoch {start_epoch if not records else records[-1]["epoch"]}) '
@@ -273,9 +323,14 @@ def main(argv=None) -> int:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if per_step:
+                scheduler.step()
+            if ema is not None:
+                ema.update(model, step=epoch * steps + i)
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
-        scheduler.step()
+        if not per_step:
+            scheduler.step()
         if epoch >= args.epochs - args.swa_epochs:
             averaged.update_parameters(model)
         train_seconds = time.perf_counter() - started  # steps, augmentation and progress bar
@@ -291,6 +346,10 @@ def main(argv=None) -> int:
             'train_seconds': train_seconds,
             **scheme_record(model),
         }
+        if ema is not None:  # the average is the output, so its accuracy is logged beside the iterate's
+            record['ema_test_acc'] = accuracy(ema.module, test.images, test.labels, mean, std, device=device,
+                                              channels_last=args.channels_last, amp=args.amp)
+            record['seconds'] = time.perf_counter() - started
         if averaged is not None and epoch + 1 == args.epochs:
             # The average's batch-norm statistics belong to no iterate: measure them on the training data.
             batches = augmented_batches(images, args.batch_size, mean, std, memory_format,
@@ -306,6 +365,7 @@ def main(argv=None) -> int:
             'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
             'scheduler': scheduler.state_dict(), 'scaler': scaler.state_dict(),
             **({'averaged': averaged.state_dict()} if averaged is not None else {}),
+            **({'ema': ema.state_dict()} if ema is not None else {}),
         }
         with atomic_path(ckpt_path) as tmp:
             torch.save(state, tmp)
@@ -313,7 +373,7 @@ def main(argv=None) -> int:
         print(json.dumps(record), file=sys.stderr)
 
     with atomic_path(weights_path) as tmp:
-        final = model if averaged is None else averaged.module
+        final = averaged.module if averaged is not None else ema.module if ema is not None else model
         save_file({k: v.contiguous().cpu() for k, v in final.state_dict().items()}, str(tmp),
                   metadata={'model': args.model, 'model_kwargs': json.dumps(args.model_kwargs),
                             'dataset': args.dataset, 'epochs': str(args.epochs), 'init': init,

@@ -2,11 +2,14 @@
 
     python train/reproduce.py --table 3 --data-dir DATA --depth 20 \\
         --epochs 3 --seeds 0 --train-subset 5000 --output runs/reproduce
+    python train/reproduce.py --table 3 --report runs/reproduce   # a markdown table from the records
 
 DATA is a CIFAR-10 root: an ImageFolder with train/ and test/ (for instance CIFAR-10
 re-encoded as JPEG quality 75) or a torchvision CIFAR-10 root.  Each setting is trained by
 train/cifar.py in its own directory (OUT/tableN/NAME-seedS); finished runs are skipped and
 interrupted ones resumed when the command is repeated, and --jobs trains several side by side.
+A folder trained at another budget (model, scheme, epochs, seed, batch size or subsets) is
+refused rather than reused.
 
 Tables 1-3 sweep one scheme parameter of one network (Table 1: alpha of PreResNet; Table 2:
 k of LM-ResNet, eq. (8); Tables 3 and 6: the ten third-order schemes of Table 10 in
@@ -18,8 +21,14 @@ table then names the depths it has), the largest parasitic root modulus of each 
 scheme, and the Spearman rank correlation between that modulus and accuracy (negative =
 less stable, less accurate).  Table 4's paper column is its CIFAR-10 column, with the
 paper's row and mark and whose number each is: its baseline row is not always a PreResNet
-run.  Table 6 also evaluates every trained network under the paper's input noises.  Networks start from the
-reference code's initialization (zero_init_last=False).
+run.  Table 6 evaluates Table 3's networks (the same runs, in OUT/table3) under the paper's input noises.
+Networks start from the reference code's initialization (zero_init_last=False).
+
+--collect DIR copies the records of the finished runs (args.json, log.jsonl, noise.json; no
+weights) into DIR/tableN with this machine's paths written as DATA and OUT.  --report DIR
+writes a markdown table of a Table 1, 2 or 3 sweep from the run records in
+DIR/tableN alone (each run's args.json, log.jsonl and, where present, noise.json), so that a
+published table can be checked against the records it came from.
 """
 
 import argparse
@@ -27,7 +36,9 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -111,6 +122,11 @@ def spearman(x, y) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def fail(message: str) -> NoReturn:
+    """Stop with one line on stderr naming the mistake (argparse's usage is kept for syntax errors)."""
+    sys.exit(f'reproduce.py: error: {message}')
+
+
 def run(cmd: list[str]) -> None:
     print('$', ' '.join(cmd), file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
@@ -119,8 +135,12 @@ def run(cmd: list[str]) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--table', type=int, required=True, choices=sorted(DEFAULT_DEPTH))
-    p.add_argument('--data-dir', required=True, help='a CIFAR-10 ImageFolder (train/, test/) or torchvision root')
+    p.add_argument('--data-dir', help='a CIFAR-10 ImageFolder (train/, test/) or torchvision root')
     p.add_argument('--output', default='runs/reproduce')
+    p.add_argument('--report', metavar='DIR', help='print the markdown table of the finished runs in DIR/tableN; '
+                                                   'trains nothing (Tables 1-3)')
+    p.add_argument('--collect', metavar='DIR', help="copy the records of the finished runs in --output's tableN "
+                                                    'into DIR/tableN, the paths of this machine replaced; trains nothing')
     defaults = ', '.join(f'{table}: {depth}' for table, depth in DEFAULT_DEPTH.items())
     p.add_argument('--depth', type=int, help=f"default: the paper's depth for the table ({defaults})")
     p.add_argument('--epochs', type=int, default=160)
@@ -132,13 +152,29 @@ def main(argv=None) -> int:
     p.add_argument('--extra', nargs=argparse.REMAINDER, default=[], help='more train/cifar.py flags')
     args = p.parse_args(argv)
 
+    if args.collect:
+        for run in collect(Path(args.output) / f'table{args.table}', Path(args.collect) / f'table{args.table}'):
+            print(run)
+        return 0
+    if args.report:
+        try:
+            print(report(Path(args.report), args.table), end='')
+        except (ValueError, FileNotFoundError) as e:
+            fail(str(e))
+        return 0
+    if not args.data_dir:
+        fail('--data-dir is required to train or evaluate (only --report works without data)')
     try:
         depth, rows = settings(args.table, args.depth)
     except ValueError as e:
-        p.error(str(e))
+        fail(str(e))
     seeds = [int(s) for s in args.seeds.split(',')]
     table_dir = Path(args.output) / f'table{args.table}'
-    runs = [(row, seed, table_dir / f'{row["name"]}-seed{seed}') for row in rows for seed in seeds]
+    runs_dir = Path(args.output) / f'table{RUNS_OF.get(args.table, args.table)}'
+    runs = [(row, seed, runs_dir / f'{row["name"]}-seed{seed}') for row in rows for seed in seeds]
+    for row, seed, out in runs:
+        if problem := _budget_mismatch(out, _recorded_args(row, seed, args)):
+            fail(f'{out} holds a run at another budget ({problem}); pass another --output or remove that folder')
     pending = [(row, seed, out) for row, seed, out in runs if not (out / 'model.safetensors').exists()]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each worker waits on one training process
         list(pool.map(lambda r: _train(*r, args), pending))
@@ -146,9 +182,8 @@ def main(argv=None) -> int:
     for row in rows:
         accs, noise = [], []
         for seed in seeds:
-            out = table_dir / f'{row["name"]}-seed{seed}'
-            log = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()] \
-                if (out / 'log.jsonl').exists() else []
+            out = runs_dir / f'{row["name"]}-seed{seed}'
+            log = _read_log(out)
             diverged = not (out / 'model.safetensors').exists()
             accs.append(10.0 if diverged or not log else log[-1]['test_acc'])  # diverged: chance
             if args.table == 6 and not diverged:
@@ -163,20 +198,78 @@ def main(argv=None) -> int:
     summary = dict(table=args.table, depth=depth, epochs=args.epochs, seeds=seeds, train_subset=args.train_subset,
                    rows=results, spearman=None if None in moduli else spearman(moduli, [r['mean'] for r in results]))
     if args.table == 6:  # the paper's summary: the drop from clean to U[-0.08, 0], by stability
-        summary['mean_drop'] = {
-            label: float(np.mean(drops)) if drops else None
-            for label, drops in (
-                ('zero_stable', [r['noise']['clean'] - r['noise']['uniform[-0.08,0]'] for r in results if r['noise'] and r['zero_stable']]),
-                ('not_zero_stable', [r['noise']['clean'] - r['noise']['uniform[-0.08,0]'] for r in results if r['noise'] and not r['zero_stable']]))}
+        drops = [(r['zero_stable'], r['noise']['clean'] - r['noise'][DROP_NOISE]) for r in results if r['noise']]
+        summary['mean_drop'] = {label: _mean([d for stable, d in drops if stable == group])
+                                for label, group in (('zero_stable', True), ('not_zero_stable', False))}
+    table_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(table_dir / 'summary.json') as tmp:
         tmp.write_text(json.dumps(summary, indent=1))
     print_table(summary)
     return 0
 
 
+# Table 6 measures Table 3's networks under noise: it reads (and if need be trains) Table 3's runs.
+RUNS_OF = {6: 3}
+# The noise of the paper's robustness summary (Table 6's mean drop from clean top-1).
+DROP_NOISE = 'uniform[-0.08,0]'
+
+
+# The records a run folder keeps for a reader (no weights), and the fields of them that name this machine's paths.
+RECORDS = ('args.json', 'log.jsonl', 'noise.json')
+PLACEHOLDERS = {'data_dir': 'DATA', 'output': 'OUT'}
+
+
+def collect(runs_dir: Path, dest: Path) -> list[Path]:
+    """Copy the records of every finished run in ``runs_dir`` to ``dest`` (same folder names), with
+    ``data_dir`` and ``output`` written as DATA and OUT/tableN/NAME-seedS; returns the copies."""
+    copied = []
+    for run in sorted(runs_dir.glob('*-seed*')):
+        if not (run / 'model.safetensors').exists():
+            continue  # unfinished
+        target = dest / run.name
+        target.mkdir(parents=True, exist_ok=True)
+        for name in RECORDS:
+            if not (run / name).exists():
+                continue
+            text = (run / name).read_text()
+            if name.endswith('.json'):
+                record = json.loads(text)
+                record.update({k: f'{v}/{runs_dir.name}/{run.name}' if k == 'output' else v
+                               for k, v in PLACEHOLDERS.items() if k in record})
+                text = json.dumps(record, indent=2 if name == 'args.json' else None) + '\n'
+            with atomic_path(target / name) as tmp:
+                tmp.write_text(text)
+        copied.append(target)
+    return copied
+
+
+def _recorded_args(row: dict, seed: int, args) -> dict:
+    """The train/cifar.py arguments that fix a run's budget, as its args.json records them."""
+    return {'model': row['model'], 'model_kwargs': [*row['kwargs'], 'zero_init_last=false'], 'epochs': args.epochs,
+            'seed': seed, 'batch_size': args.batch_size, 'train_subset': args.train_subset,
+            'test_subset': args.test_subset}
+
+
+def _budget_mismatch(out: Path, expected: dict) -> str | None:
+    """What differs between the run recorded in ``out`` and ``expected`` (None if nothing, or no run)."""
+    if not (out / 'args.json').exists():
+        return None
+    recorded = json.loads((out / 'args.json').read_text())
+    for key, value in expected.items():
+        if recorded.get(key) != value:
+            return f'{key} {recorded.get(key)!r}, asked for {value!r}'
+    return None
+
+
+def _read_log(out: Path) -> list[dict]:
+    path = out / 'log.jsonl'
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 def _train(row: dict, seed: int, out: Path, args) -> None:
+    recorded = _recorded_args(row, seed, args)
     cmd = [sys.executable, str(HERE / 'cifar.py'), '--model', row['model'],
-           '--model-kwargs', *row['kwargs'], 'zero_init_last=false',  # the reference init
+           '--model-kwargs', *recorded['model_kwargs'],  # ends with the reference init
            '--data-dir', args.data_dir, '--epochs', str(args.epochs), '--seed', str(seed),
            '--batch-size', str(args.batch_size), '--output', str(out), *args.extra]
     cmd += ['--train-subset', str(args.train_subset)] if args.train_subset else []
@@ -203,6 +296,10 @@ def _noise_eval(row: dict, out: Path, args) -> dict:
             tmp.write_text(json.dumps(result) + '\n')
     result = json.loads(path.read_text())
     return {'clean': result['clean'], **result['noise']}
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
 
 
 def _average(dicts: list) -> dict | None:
@@ -244,6 +341,114 @@ def print_table(summary: dict) -> None:
         expected = paper.TABLE_6_MEAN_DROP
         print(f"mean drop clean -> U[-0.08,0]: zero-stable {drop['zero_stable']}, not zero-stable "
               f"{drop['not_zero_stable']} (paper: {expected['zero_stable']:.2f} and {expected['not_zero_stable']:.2f})")
+
+
+def report(results_dir: Path, table: int) -> str:
+    """A markdown table of the Table 1, 2 or 3 sweep recorded in ``results_dir``/tableN, from the
+    run folders' args.json, log.jsonl and (where present) noise.json alone.
+
+    Each setting's top-1 is its last epoch's (mean ± sample std over seeds) beside the paper's
+    number at the nearest depth it reports, with the moduli of all its roots and the largest
+    parasitic one (every root counts for a scheme without the principal root 1); below the table come the Spearman correlation between
+    the largest parasitic root modulus and top-1, the mean top-1 of the zero-stable and the other
+    settings, and, with noise results, each group's mean drop from clean top-1 to U[-0.08, 0].
+    Runs whose log lacks epochs are listed as unfinished and left out of the summaries.
+    """
+    if table not in (1, 2, 3):
+        raise ValueError(f"--report covers Tables 1, 2 and 3 (Table 6's noises are read from Table 3's runs), not {table}")
+    table_dir = Path(results_dir) / f'table{table}'
+    folders = sorted(table_dir.glob('*-seed*'))
+    if not folders:
+        raise FileNotFoundError(f'no run folders (NAME-seedS) in {table_dir}')
+    runs = [(folder, json.loads((folder / 'args.json').read_text()), _read_log(folder)) for folder in folders]
+    budgets = {(a['model'], a['epochs'], a['train_subset'], a['test_subset'], a['batch_size']) for _, a, _ in runs}
+    if len(budgets) != 1:
+        raise ValueError(f'{table_dir} mixes budgets (model, epochs, train and test subset, batch size): {sorted(budgets)}')
+    model, epochs, train_subset, test_subset, batch_size = budgets.pop()
+    depth = int(model.rpartition('_')[2])
+    rows = settings(table, depth)[1]
+    near = min(_paper_depths(table), key=lambda d: (abs(d - depth), d))
+    reported = [r['paper'] for r in settings(table, near)[1]]
+
+    measured = {}  # row index -> {'accs': [...], 'drops': [...]} of finished runs; unfinished -> 'k/N epochs'
+    for folder, recorded, log in runs:
+        name, _, seed = folder.name.rpartition('-seed')
+        i = next((i for i, r in enumerate(rows) if r['name'] == name), None)
+        if i is None or recorded['model_kwargs'] != [*rows[i]['kwargs'], 'zero_init_last=false'] \
+                or recorded['seed'] != int(seed):
+            raise ValueError(f'{folder} does not record the setting its name says (Table {table}, {model})')
+        if len(log) < epochs:
+            measured.setdefault(i, {'accs': [], 'drops': [], 'unfinished': []})['unfinished'].append(f'{len(log)}/{epochs}')
+            continue
+        entry = measured.setdefault(i, {'accs': [], 'drops': [], 'unfinished': []})
+        entry['accs'].append(log[-1]['test_acc'])
+        if (folder / 'noise.json').exists():
+            noise = json.loads((folder / 'noise.json').read_text())
+            entry['drops'].append(noise['clean'] - noise['noise'][DROP_NOISE])
+    seeds = sorted({a['seed'] for _, a, _ in runs})
+    with_noise = any(m['drops'] for m in measured.values())
+
+    lines = [f"{model}, {epochs} epochs, batch {batch_size}, "
+             f"{'all training images' if train_subset is None else f'{train_subset} training images'}, "
+             f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; top-1 after the last epoch on "
+             f"{'the full test split' if test_subset is None else f'{test_subset} test images'}.", '',
+             f"| {_SETTING[table]} | root moduli | largest parasitic | zero-stable | top-1 % | paper, depth {near} |"
+             + (' drop clean → U[-0.08, 0] |' if with_noise else ''),
+             '|---|---|---|---|---|---|' + ('---|' if with_noise else '')]
+    done = []  # (modulus, zero-stable, top-1, paper, drop) of finished settings
+    for i, row in enumerate(rows):
+        analysis = stability.analyze(row['alphas'])
+        largest, zero_stable = stability.max_parasitic_modulus(row['alphas']), analysis.zero_stable
+        entry = measured.get(i, {'accs': [], 'drops': [], 'unfinished': []})
+        if entry['accs']:
+            mean, std = mean_and_std(entry['accs'])
+            drop = _mean(entry['drops'])
+            done.append((largest, zero_stable, mean, reported[i], drop))
+            top1 = f'{mean:.2f}' if std is None else f"{mean:.2f} ± {std:.2f} ({', '.join(f'{a:.2f}' for a in entry['accs'])})"
+        else:
+            top1 = 'unfinished ' + ', '.join(entry['unfinished']) + ' epochs' if entry['unfinished'] else 'not run'
+            drop = None
+        lines.append(f"| {_setting_label(table, i)} | {', '.join(f'{m:.2f}' for m in sorted(analysis.moduli, reverse=True))} "
+                     f"| {largest:.2f} | {'yes' if zero_stable else 'no'} | {top1} | {_num(reported[i])} |"
+                     + (f' {_num(drop)} |' if with_noise else ''))
+    lines.append('')
+    if len(done) < len(rows):
+        lines.append(f'{len(done)} of {len(rows)} settings finished; the summaries below cover those.')
+    moduli, stable, top1, expected, drops = zip(*done) if done else ((),) * 5
+    lines.append(f'- Spearman rank correlation between the largest parasitic root modulus and top-1: '
+                 f'{_num(spearman(moduli, top1) if len(done) > 1 else None, "+.2f")} '
+                 f'(the paper at depth {near}: {_num(spearman(moduli, expected) if len(done) > 1 else None, "+.2f")})')
+    groups = {label: [i for i, s in enumerate(stable) if s == flag] for label, flag in (('zero-stable', True), ('not zero-stable', False))}
+    lines.append('- Mean top-1: ' + '; '.join(
+        f'{label} {_num(_mean([top1[i] for i in idx]))} over {len(idx)} (paper: {_num(_mean([expected[i] for i in idx]))})'
+        for label, idx in groups.items()))
+    if with_noise:
+        lines.append(f'- Mean drop clean → U[-0.08, 0]: ' + '; '.join(
+            f'{label} {_num(_mean([drops[i] for i in idx if drops[i] is not None]))}' for label, idx in groups.items())
+            + f" (the paper, Table 6 at depth {paper.TABLE_6_DEPTH}: {paper.TABLE_6_MEAN_DROP['zero_stable']:.2f} and "
+              f"{paper.TABLE_6_MEAN_DROP['not_zero_stable']:.2f})")
+    return '\n'.join(lines) + '\n'
+
+
+_SETTING = {1: 'alpha', 2: 'k', 3: 'scheme (Table 10 row)'}
+
+
+def _setting_label(table: int, i: int) -> str:
+    if table == 1:
+        return f'{paper.TABLE_1_ALPHAS[i]:g}'
+    if table == 2:
+        return f'{paper.TABLE_2_KS[i]:g}'
+    label = f"{i + 1} ({', '.join(_short(c) for c in paper.TABLE_10[i])})"
+    return label + (', optimal' if i == len(paper.TABLE_10) - 1 else '')
+
+
+def _short(x: float) -> str:
+    """A coefficient as the paper writes it: a short decimal, or else a fraction (1/3)."""
+    return f'{x:g}' if float(f'{x:.4g}') == x else str(Fraction(x).limit_denominator(100))
+
+
+def _num(x: float | None, fmt: str = '.2f') -> str:
+    return 'n/a' if x is None or x != x else format(x, fmt)
 
 
 def _paper_depths(table: int) -> list[int]:

@@ -115,7 +115,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     data = load_split(data_dir, 'test', dataset, args.limit, seed=0, workers=args.workers)
     evaluation = evaluate(model, data, NOISES if args.robustness else (), [args.attack] if args.attack else (),
                           eps=args.eps, steps=args.steps, step_size=args.step_size, batch_size=args.batch_size,
-                          device=args.device)
+                          device=args.device, flip=args.flip)
     if args.json:
         print(json.dumps({'model': name, 'data_dir': str(data_dir), **evaluation.to_dict()}))
         return 0
@@ -123,6 +123,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(f"{name} on {len(data)} test images of {source}")
     print(f"{'setting':<22} {'top-1 %':>8}")
     print(f"{'clean':<22} {evaluation.clean:8.2f}   (top-5 {evaluation.top5:.2f})")
+    if evaluation.flip:
+        print(f"{'clean, flip TTA':<22} {evaluation.flip['clean']:8.2f}   (top-5 {evaluation.flip['top5']:.2f})")
     for noise, top1 in evaluation.noise.items():
         print(f"{noise:<22} {top1:8.2f}")
     for attack, result in evaluation.attacks.items():
@@ -338,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--dataset', choices=('cifar10', 'cifar100'),
                     help='which torchvision copy --data-dir holds (default: the run\'s data set, else cifar10)')
     ev.add_argument('--limit', type=int, help='a seeded random subset of the test split')
+    ev.add_argument('--flip', action='store_true', help='also clean accuracy with flip test-time augmentation')
     ev.add_argument('--robustness', action='store_true', help='every noise of the paper (seed 1)')
     ev.add_argument('--attack', choices=('fgsm', 'pgd'))
     ev.add_argument('--eps', type=float, default=EPS, help='L-inf radius in [0, 1] pixel units')

@@ -58,18 +58,22 @@ class AttackResult:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What ``evaluate`` measured, in percent: clean top-1 and top-5, top-1 per noise and per attack."""
+    """What ``evaluate`` measured, in percent: clean top-1 and top-5, top-1 per noise and per attack,
+    and, when asked for, clean top-1 and top-5 with flip test-time augmentation."""
 
     images: int
     clean: float
     top5: float
     noise: dict[str, float] = field(default_factory=dict)  # noise name -> top-1
     attacks: dict[str, AttackResult] = field(default_factory=dict)  # 'fgsm' / 'pgd' -> result
+    flip: dict[str, float] = field(default_factory=dict)  # 'clean' / 'top5' -> with flip TTA
 
     def to_dict(self) -> dict:
         """The layout of ``zerosnet-zoo eval --json`` after its 'model' and 'data_dir': images, clean,
-        top5, then 'noise' and 'attacks' when measured."""
+        top5, then 'flip', 'noise' and 'attacks' when measured."""
         result = {'images': self.images, 'clean': self.clean, 'top5': self.top5}
+        if self.flip:
+            result['flip'] = dict(self.flip)
         if self.noise:
             result['noise'] = dict(self.noise)
         if self.attacks:
@@ -79,10 +83,12 @@ class Evaluation:
 
 def evaluate(model: torch.nn.Module, data: ImageSet, noises: Iterable[str] = (), attacks: Iterable[str] = (), *,
              eps: float = EPS, steps: int = PGD_STEPS, step_size: float | None = None, batch_size: int = 250,
-             device: str | torch.device = 'cpu', seed: int = NOISE_SEED) -> Evaluation:
+             device: str | torch.device = 'cpu', seed: int = NOISE_SEED, flip: bool = False) -> Evaluation:
     """Clean top-1 and top-5 of ``model`` on ``data``, top-1 under each of ``noises`` (names in
     ``NOISES``; pass ``NOISES`` for all of the paper's) and under each of ``attacks`` ('fgsm',
-    'pgd'; see ``adversarial`` for ``eps``, ``steps`` and ``step_size``).
+    'pgd'; see ``adversarial`` for ``eps``, ``steps`` and ``step_size``), and with ``flip`` also
+    clean top-1 and top-5 with flip test-time augmentation (the mean of the logits of each image
+    and its mirror image).
 
     ``model`` is moved to ``device`` and put in eval mode; images are normalized with its
     ``pretrained_cfg`` mean and std.  Every noise and attack draws from its own generator seeded
@@ -100,6 +106,8 @@ def evaluate(model: torch.nn.Module, data: ImageSet, noises: Iterable[str] = (),
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
     common = dict(batch_size=batch_size, device=device, seed=seed)
     top = topk_accuracy(model, data.images, data.labels, mean, std, ks=(1, 5), batch_size=batch_size, device=device)
+    flipped = topk_accuracy(model, data.images, data.labels, mean, std, ks=(1, 5), batch_size=batch_size, device=device,
+                            flip=True) if flip else {}
     noise = noise_accuracy(model, data.images, data.labels, mean, std, names=noises, **common)
     measured = {}
     for attack in attacks:
@@ -107,7 +115,8 @@ def evaluate(model: torch.nn.Module, data: ImageSet, noises: Iterable[str] = (),
         top1 = attack_accuracy(model, data.images, data.labels, mean, std, attack, eps, steps, pgd.get('step_size'),
                                **common)
         measured[attack] = AttackResult(eps, top1, **pgd)
-    return Evaluation(len(data), top[1], top[5], noise, measured)
+    return Evaluation(len(data), top[1], top[5], noise, measured,
+                      {'clean': flipped[1], 'top5': flipped[5]} if flip else {})
 
 
 def add_noise(x: torch.Tensor, name: str, generator: torch.Generator) -> torch.Tensor:
@@ -132,7 +141,8 @@ def _batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, device
 
 @torch.no_grad()
 def _topk(model, images, labels, mean, std, batch_size, device, perturb: Callable | None = None,
-          channels_last: bool = False, amp: bool = False, ks: tuple[int, ...] = (1,)) -> dict[int, float]:
+          channels_last: bool = False, amp: bool = False, ks: tuple[int, ...] = (1,),
+          flip: bool = False) -> dict[int, float]:
     model.eval()
     correct = torch.zeros(len(ks), dtype=torch.int64)
     for x, y in _batches(images, labels, batch_size, device):
@@ -143,6 +153,8 @@ def _topk(model, images, labels, mean, std, batch_size, device, perturb: Callabl
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16 if device.type == 'cpu' else torch.float16, enabled=amp):
             logits = model(x)
+            if flip:  # test-time augmentation: average with the mirror image's logits
+                logits = (logits + model(x.flip(3))) / 2
         ranked = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices == y[:, None]
         correct += torch.stack([ranked[:, :k].any(1).sum() for k in ks]).cpu()
     return {k: 100.0 * c / len(labels) for k, c in zip(ks, correct.tolist())}

@@ -1,7 +1,7 @@
 """Hugging Face Hub repositories for pretrained weights: export, model card, push.
 
 A repository is what timm's ``save_for_hf`` writes (``config.json``, ``model.safetensors``)
-plus a ``README.md`` model card rendered by timm's ``generate_readme`` from the weight's
+plus ``training_curves.png`` (when the package has the weight's curves) and a ``README.md`` model card rendered by timm's ``generate_readme`` from the weight's
 provenance record (``zerosnet_zoo.weights.provenance``).  It loads back with
 ``timm.create_model('local-dir:DIR', pretrained=True)`` or ``'hf-hub:ORG/NAME.TAG'``
 (after ``import zerosnet_zoo``, which registers the architecture).
@@ -10,6 +10,7 @@ provenance record (``zerosnet_zoo.weights.provenance``).  It loads back with
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from .checkpoints import checkpoint_file
 from .files import atomic_dir
 from .models import MultistepResNet
 from .provenance import seeds_summary, training_summary
-from .weights import HF_ORGANIZATION, provenance
+from .weights import HF_ORGANIZATION, curves_file, provenance
 
 __all__ = ['export', 'model_card', 'push']
+
+CURVES = 'training_curves.png'  # the picture's name in a Hub repository
 
 
 def _scheme_lines(model: MultistepResNet) -> list[str]:
@@ -84,6 +87,9 @@ def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_
 def _metrics_table(record: dict) -> str:
     test, reported = record['test'], record.get('paper') or {}
     rows = [('clean top-1', test['top1'], reported.get('top1')), ('clean top-5', test['top5'], None)]
+    if 'test_flip' in record:
+        rows += [('clean top-1, flip TTA', record['test_flip']['top1'], None),
+                 ('clean top-5, flip TTA', record['test_flip']['top5'], None)]
     rows += [(f'noise {name}', value, None) for name, value in record.get('noise', {}).items()]
     rows += [(f"{name.upper()} eps={a['eps']:.4g}" + (f", {a['steps']} steps" if 'steps' in a else ', one step')
               + f" ({a['images']} images)", a['top1'], None)
@@ -97,6 +103,10 @@ def _metrics_table(record: dict) -> str:
                  + '.')
     text += '\n\n| metric | this weight (%) | paper (%) |\n|---|---|---|\n'
     text += ''.join(f"| {n} | {v:.2f} | {'' if p is None else f'{p:.2f}'} |\n" for n, v, p in rows)
+    if curves_file(record['name']).is_file():
+        text += (f'\nTest top-1 after every epoch of training, beside the other weights of depth '
+                 f"{record['model'].rpartition('_')[2]} (a dashed line or a star: the weight average the run "
+                 f'outputs):\n\n![test top-1 per epoch]({CURVES})\n')
     return text
 
 
@@ -128,6 +138,8 @@ def export(name_tag: str, out_dir: str | os.PathLike, checkpoint: str | os.PathL
     with atomic_dir(out_dir) as tmp:
         save_for_hf(model, tmp, safe_serialization=True)
         (tmp / 'README.md').write_text(generate_readme(card, name_tag), encoding='utf-8')
+        if record is not None and curves_file(name_tag).is_file():
+            shutil.copyfile(curves_file(name_tag), tmp / CURVES)
     return Path(out_dir)
 
 

@@ -1,8 +1,9 @@
-"""Pictures of the stability analysis (needs the optional matplotlib: pip install 'zerosnet-zoo[plot]')."""
+"""Pictures of the stability analysis and of training runs (needs the optional matplotlib: pip install 'zerosnet-zoo[plot]')."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -58,6 +59,25 @@ def plot_lambda_sweep(path: str | os.PathLike, low: float = -6.0, high: float = 
     ax.set(xlabel='lambda', ylabel='max parasitic |root|', ylim=(0, 3),
            title='ZeroSNet: zero-stable lambda set (shaded)')
     ax.legend(fontsize=8)
+    _save(fig, plt, path)
+
+
+def plot_accuracy_curves(curves: dict[str, Sequence[float]], path: str | os.PathLike, title: str,
+                         dashed: Iterable[str] = (), points: dict[str, tuple[int, float]] | None = None) -> None:
+    """Test top-1 per epoch (epoch 1 first) of each labelled run; the ``dashed`` labels are drawn
+    dashed, and each of ``points`` (label -> (epoch, top-1)) as a marker."""
+    plt = _pyplot()
+    dashed = set(dashed)
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for label, accs in curves.items():
+        ax.plot(range(1, len(accs) + 1), accs, lw=1.2, ls='--' if label in dashed else '-', label=label)
+    for label, (epoch, acc) in (points or {}).items():
+        ax.scatter([epoch], [acc], marker='*', s=60, zorder=3, label=label)
+    top = max(max(accs) for accs in curves.values())
+    ax.set(xlabel='epoch', ylabel='test top-1 %', ylim=(max(0.0, top - 30.0), min(100.0, top + 2.0)), title=title)
+    ax.title.set_fontsize(9)
+    ax.grid(color='0.9', lw=0.5)
+    ax.legend(fontsize=8, loc='lower right')
     _save(fig, plt, path)
 
 

@@ -15,8 +15,18 @@ def training_summary(record: dict) -> str:
     clauses = []
     for i, stage in enumerate(record['stages']):
         r = stage['recipe']
-        clause = (f"SGD (momentum {r['momentum']}), lr {r['lr']} with a {r['schedule']} schedule, weight decay "
-                  f"{r['weight_decay']}, batch {r['batch_size']}, {stage['epochs']} epochs, seed {r['seed']}")
+        momentum = f"{'Nesterov ' if r.get('nesterov') else ''}momentum {r['momentum']}"
+        if r['schedule'] == 'onecycle':
+            schedule = (f"peak lr {r['lr']} on one cycle (warm-up over {r['warmup_fraction']:.0%} of the steps, then "
+                        "annealing to about 0: torch's OneCycleLR)")
+        else:
+            schedule = f"lr {r['lr']} with a {r['schedule']} schedule"
+        clause = (f"SGD ({momentum}), {schedule}, weight decay {r['weight_decay']}, batch {r['batch_size']}, "
+                  f"{stage['epochs']} epochs, seed {r['seed']}")
+        if r.get('label_smoothing'):
+            clause += f", label smoothing {r['label_smoothing']}"
+        if r.get('ema_decay'):
+            clause += f", the output being the exponential moving average of the weights (decay {r['ema_decay']} per step)"
         if r.get('swa_epochs'):
             clause += (f", the last {r['swa_epochs']} epochs at lr {r['swa_lr']} with their weights averaged "
                        '(stochastic weight averaging, batch-norm statistics recomputed)')

@@ -4,7 +4,8 @@ Each weight is ``NAME.TAG-SHA256.safetensors`` in this folder: the file name car
 full sha256 of its bytes (torch.hub's convention, with the whole digest), so the pretrained
 cfg that names the file also pins its content.  ``NAME.TAG.json`` beside it records how the
 weight was made and what it measures (``provenance``); ``NAME.TAG.log.jsonl`` is its
-training log.  The files are the only record of what ships: ``packaged_weights()`` and the
+training log, and ``TAG-depthD-curves.png`` draws the test accuracy in the logs of the
+weights of one data set and depth (``curves_file``).  The files are the only record of what ships: ``packaged_weights()`` and the
 pretrained cfgs are read from them, so releasing a weight edits no Python.  The Hugging
 Face Hub copy of each weight lives at ``HF_ORGANIZATION/NAME.TAG``.
 """
@@ -17,8 +18,8 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ['HF_ORGANIZATION', 'WEIGHTS_DIR', 'WeightIntegrityError', 'packaged_cfg', 'packaged_weights',
-           'provenance', 'sha256_of', 'verify_file']
+__all__ = ['HF_ORGANIZATION', 'WEIGHTS_DIR', 'WeightIntegrityError', 'curves_file', 'packaged_cfg',
+           'packaged_weights', 'provenance', 'sha256_of', 'verify_file']
 
 HF_ORGANIZATION = 'zerosnet-zoo'
 WEIGHTS_DIR = Path(__file__).resolve().parent
@@ -76,3 +77,9 @@ def provenance(name_tag: str) -> dict:
         shipped = sorted(p.stem for p in WEIGHTS_DIR.glob('*.json'))
         raise FileNotFoundError(f'no packaged weight {name_tag!r}; shipped weights: {shipped}')
     return json.loads(path.read_text())
+
+
+def curves_file(name_tag: str, weights_dir: Path = WEIGHTS_DIR) -> Path:
+    """The picture of the training curves that shows the weight ``NAME_DEPTH.TAG`` beside its peers."""
+    name, _, tag = name_tag.partition('.')
+    return weights_dir / f"{tag}-depth{name.rpartition('_')[2]}-curves.png"
