@@ -69,6 +69,18 @@ def test_cifar_parameter_counts(depth):
     assert n_params(timm.create_model(f'zerosnet_tra_{depth}')) == opt + blocks - 2  # one lambda per 3rd-order block
 
 
+def test_depth_tables_agree_with_the_registered_models():
+    """CIFAR_DEPTHS and IMAGENET_LAYOUTS restate what each register function builds; they must not drift."""
+    from zerosnet_zoo.models.multistep import BottleneckBranch
+    names = [(f'zerosnet_opt_{d}', b, (n,) * 3) for d, (b, n) in zerosnet_zoo.models.CIFAR_DEPTHS.items()]
+    names += [(f'zerosnet{d}', b, layers) for d, (b, layers) in zerosnet_zoo.models.IMAGENET_LAYOUTS.items()]
+    with torch.device('meta'):  # the structure without the cost of initializing a 1298-layer network
+        for name, bottleneck, layers in names:
+            model = timm.create_model(name)
+            assert tuple(len(stage) for stage in model.stages) == layers, name
+            assert isinstance(model.stages[0][0].branch, BottleneckBranch) == bottleneck, name
+
+
 def test_baseline_parameter_counts():
     # PreResNet-20 = ZeroSNet-20 without P1/P2 (16->32 and 32->64, twice); LM-ResNet keeps P1 and adds 8 k's
     projections = 16 * 32 + 32 * 64

@@ -77,10 +77,12 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     assert cifar.main([*args, '--output', str(reference)]) == 0
 
     killed = tmp_path / 'killed'
+    threads = torch.get_num_threads()  # bit-identical needs the reference's thread count (sums split alike)
     command = [sys.executable, str(REPO / 'train' / 'cifar.py'), *args, '--output', str(killed)]
     for wait_for_records in (0, 1, 2):  # killed before any checkpoint, and in later epochs
         proc = subprocess.Popen(command + (['--resume'] if killed.exists() else []),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, 'OMP_NUM_THREADS': str(threads)})
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
             log = killed / 'log.jsonl'
@@ -101,11 +103,20 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
 @real_data
 def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
     out = tmp_path / 'run'
-    args = ['--model', 'preresnet_20', *TINY, '--output', str(out)]
-    assert cifar.main([*args, '--epochs', '1']) == 0
+    args = ['--model', 'preresnet_20', *TINY, '--output', str(out), '--epochs', '2']
+    write_log = cifar.write_log
+
+    def stop_after_one_epoch(path, records):
+        write_log(path, records)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cifar, 'write_log', stop_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        cifar.main(args)
+    monkeypatch.setattr(cifar, 'write_log', write_log)
     checkpoint = (out / 'checkpoint.pt').read_bytes()
-    monkeypatch.setattr(cifar.F, 'cross_entropy', lambda logits, y: logits.sum() * float('nan'))
-    assert cifar.main([*args, '--epochs', '2', '--resume']) == 3
+    monkeypatch.setattr(cifar.F, 'cross_entropy', lambda logits, y, **kwargs: logits.sum() * float('nan'))
+    assert cifar.main([*args, '--resume']) == 3
     assert 'non-finite loss' in capsys.readouterr().err
     assert (out / 'checkpoint.pt').read_bytes() == checkpoint
     assert [r['epoch'] for r in read_log(out)] == [1]
@@ -183,12 +194,14 @@ FAST = ['--recipe', 'fast', '--epochs', '2', '--lr', '0.2']
 
 
 @real_data
-def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path):
+def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path, capsys):
     out = tmp_path / 'fast'
     assert cifar.main(['--model', 'zerosnet_opt_20', *TINY, *FAST, '--output', str(out)]) == 0
     recorded = json.loads((out / 'args.json').read_text())
     expected = {**cifar.RECIPES['fast'], 'epochs': 2, 'lr': 0.2, 'batch_size': 64}  # the preset, as overridden
     assert recorded['recipe'] == 'fast' and {k: recorded[k] for k in expected} == expected
+    printed = capsys.readouterr().err.splitlines()
+    assert 'recipe fast: ' + ', '.join(f'{k} {v}' for k, v in expected.items()) in printed
     log = read_log(out)
     # one cycle, stepped every step: the lr each epoch starts at is OneCycleLR's at that step
     steps = 256 // 64
@@ -231,6 +244,18 @@ def test_fast_recipe_resume_is_bit_identical(tmp_path, monkeypatch):
     resumed, uninterrupted = load_file(interrupted / 'model.safetensors'), load_file(reference / 'model.safetensors')
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
     assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
+
+
+def test_resume_refuses_another_recipe(tmp_path):
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / 'checkpoint.pt').write_bytes(b'')  # refused before the checkpoint is read
+    (out / 'args.json').write_text(json.dumps({'model': 'preresnet_20', 'recipe': 'fast', 'lr': 0.4, 'seed': 0}))
+    base = ['--model', 'preresnet_20', '--data-dir', 'x', '--output', str(out), '--resume']
+    with pytest.raises(SystemExit, match=f'^cifar.py: error: {out} was started with --recipe fast, not paper; '):
+        cifar.main(base)
+    with pytest.raises(SystemExit, match='was started with --lr 0.4, not 0.2'):
+        cifar.main([*base, '--recipe', 'fast', '--lr', '0.2'])
 
 
 def test_paper_recipe_is_the_default():

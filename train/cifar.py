@@ -17,8 +17,9 @@ The model is built from the pretrained config of --dataset (zerosnet_opt_20 beco
 zerosnet_opt_20.cifar100 with --dataset cifar100), so training, the logged test accuracy and
 whoever loads the weights through that tag normalize with the same mean and std.
 
-With --ema-decay D the weights' exponential moving average (decay D per step) is kept, logged
-as 'ema_test_acc' and written as the output.  With --swa-epochs K the last K epochs hold the learning rate at --swa-lr and average the
+With --ema-decay D the weights' exponential moving average (decay D per step once timm's
+warm-up of the decay reaches it) is kept, logged as 'ema_test_acc' and written as the output.
+With --swa-epochs K the last K epochs hold the learning rate at --swa-lr and average the
 weights at the end of each (stochastic weight averaging, torch.optim.swa_utils); the
 average, with its batch-norm statistics recomputed on the training data, is the output.
 
@@ -28,8 +29,9 @@ Output (OUT = --output):
                          then replaces it), and the normalization 'mean' and 'std'
   OUT/log.jsonl          one JSON object per finished epoch ('seconds' is the whole epoch,
                          'train_seconds' its training steps with augmentation; with SWA the
-                         last also holds 'swa_test_acc', the accuracy of the output; every
-                         one holds 'init')
+                         last also holds 'swa_test_acc', the accuracy of the output, and
+                         with --ema-decay every one holds 'ema_test_acc'; every one holds
+                         'init'; 'lr' is the rate the epoch started at)
   OUT/model.safetensors  the final weights, for timm.create_model(NAME.DATASET, pretrained=True,
                          pretrained_cfg_overlay=dict(file=...), num_classes=...); its metadata
                          records model, model_kwargs, dataset, epochs, init, mean and std, which
@@ -180,6 +182,19 @@ def model_kwargs(args: argparse.Namespace) -> tuple[dict, bool]:
     return kwargs, zero_init_last
 
 
+# What fixes a run's result, and so must be the same when it is resumed.
+RUN_FLAGS = ('model', 'model_kwargs', 'dataset', 'recipe', *RECIPES['fast'], 'seed', 'train_subset', 'test_subset')
+
+
+def check_same_run(args: argparse.Namespace, recorded: dict) -> None:
+    """Stop if --resume's command line differs from the run's recorded one (args.json) in what fixes
+    the result; flags the record predates are not compared."""
+    for key in RUN_FLAGS:
+        if key in recorded and recorded[key] != getattr(args, key):
+            fail(f"{args.output} was started with --{key.replace('_', '-')} {recorded[key]}, not "
+                 f"{getattr(args, key)}; resume with the run's own flags (in {args.output}/args.json)")
+
+
 def fail(message: str) -> NoReturn:
     """Stop with one line on stderr naming the mistake, in argparse's style but without its usage."""
     sys.exit(f'cifar.py: error: {message}')
@@ -240,12 +255,13 @@ def write_log(path: Path, records: list) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    print(f'recipe {args.recipe}: ' + ', '.join(f'{k} {getattr(args, k)}' for k in RECIPES[args.recipe]), file=sys.stderr)
     out = Path(args.output)
     ckpt_path, log_path, weights_path = out / 'checkpoint.pt', out / 'log.jsonl', out / 'model.safetensors'
     if ckpt_path.exists() and not args.resume:
         fail(f'{out} already holds a run; pass --resume to continue it, or choose another --output')
     resuming = args.resume and ckpt_path.exists()  # (a run killed before its first checkpoint starts afresh)
+    if resuming:
+        check_same_run(args, json.loads((out / 'args.json').read_text()))
     device = torch.device(args.device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
 
@@ -265,6 +281,7 @@ def main(argv=None) -> int:
     if args.init_from and not resuming:
         init_weights(model, args.init_from)
     model.to(device=device, memory_format=memory_format)
+    print(f'recipe {args.recipe}: ' + ', '.join(f'{k} {getattr(args, k)}' for k in RECIPES[args.recipe]), file=sys.stderr)
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
     provenance = {'init': init, 'mean': list(mean), 'std': list(std)}
     if not resuming:
@@ -278,7 +295,9 @@ def main(argv=None) -> int:
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == 'cuda')
     amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
     averaged = AveragedModel(model) if args.swa_epochs else None
-    ema = ModelEmaV3(model, decay=args.ema_decay) if args.ema_decay else None
+    # timm's warm-up of the decay (1 - (1 + step) ** -2/3, up to --ema-decay) keeps the early average from
+    # being the random initialization's, whatever the length of the run
+    ema = ModelEmaV3(model, decay=args.ema_decay, use_warmup=True) if args.ema_decay else None
 
     start_epoch, records = 0, []
     if resuming:

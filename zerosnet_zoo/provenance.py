@@ -26,7 +26,8 @@ def training_summary(record: dict) -> str:
         if r.get('label_smoothing'):
             clause += f", label smoothing {r['label_smoothing']}"
         if r.get('ema_decay'):
-            clause += f", the output being the exponential moving average of the weights (decay {r['ema_decay']} per step)"
+            clause += (f", the output being the exponential moving average of the weights (decay {r['ema_decay']} per step, "
+                       "after timm's warm-up of the decay)")
         if r.get('swa_epochs'):
             clause += (f", the last {r['swa_epochs']} epochs at lr {r['swa_lr']} with their weights averaged "
                        '(stochastic weight averaging, batch-norm statistics recomputed)')
