@@ -190,7 +190,7 @@ def test_swa_resume_is_bit_identical(tmp_path, monkeypatch):
     assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
 
 
-FAST = ['--recipe', 'fast', '--epochs', '2', '--lr', '0.2']
+FAST = ['--recipe', 'fast', '--epochs', '2', '--lr', '0.2', '--ema-decay', '0.999']
 
 
 @real_data
@@ -198,7 +198,7 @@ def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path, capsys
     out = tmp_path / 'fast'
     assert cifar.main(['--model', 'zerosnet_opt_20', *TINY, *FAST, '--output', str(out)]) == 0
     recorded = json.loads((out / 'args.json').read_text())
-    expected = {**cifar.RECIPES['fast'], 'epochs': 2, 'lr': 0.2, 'batch_size': 64}  # the preset, as overridden
+    expected = {**cifar.RECIPES['fast'], 'epochs': 2, 'lr': 0.2, 'ema_decay': 0.999, 'batch_size': 64}  # as overridden
     assert recorded['recipe'] == 'fast' and {k: recorded[k] for k in expected} == expected
     printed = capsys.readouterr().err.splitlines()
     assert 'recipe fast: ' + ', '.join(f'{k} {v}' for k, v in expected.items()) in printed
@@ -265,14 +265,14 @@ def test_paper_recipe_is_the_default():
     assert (args.nesterov, args.label_smoothing, args.ema_decay, args.swa_epochs) == (False, 0.0, 0.0, 0)
     args = cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y', '--recipe', 'fast',
                              '--no-nesterov', '--label-smoothing', '0'])
-    assert (args.schedule, args.ema_decay, args.nesterov, args.label_smoothing) == ('onecycle', 0.999, False, 0.0)
+    assert (args.schedule, args.ema_decay, args.nesterov, args.label_smoothing) == ('onecycle', 0.0, False, 0.0)
 
 
 @pytest.mark.parametrize('flags, message', [
     (['--label-smoothing', '1'], r'--label-smoothing must be in \[0, 1\)'),
     (['--ema-decay', '1.5'], r'--ema-decay must be in \[0, 1\)'),
     (['--recipe', 'fast', '--warmup-fraction', '0'], r'--warmup-fraction must be in \(0, 1\)'),
-    (['--recipe', 'fast', '--swa-epochs', '2', '--swa-lr', '0.01'], '--ema-decay and --swa-epochs both average'),
+    (['--ema-decay', '0.99', '--swa-epochs', '2', '--swa-lr', '0.01'], '--ema-decay and --swa-epochs both average'),
     (['--epochs', '2', '--swa-epochs', '2', '--swa-lr', '0.01'], 'below --epochs'),
     (['--epochs', '2', '--swa-epochs', '1'], 'needs --swa-lr'),
     (['--epochs', '-1'], '--epochs must be positive, got -1'),

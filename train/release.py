@@ -70,6 +70,7 @@ def training_stages(run: Path, weights_dir: Path = WEIGHTS_DIR) -> list[dict]:
         if len(log) != recipe['epochs'] or not (run / 'model.safetensors').is_file():
             raise SystemExit(f'{run} is not a finished run: {len(log)} of {recipe["epochs"]} epochs logged')
         start = checkpoint_file(recipe['init_from']) if recipe.get('init_from') else None
+        recipe['data_dir'] = DATA  # the record names no path of the machine that trained it
         if start is None:  # a run from scratch: say how its model was initialized
             recipe['init'] = initialization(recipe)
         found.append((recipe, log, start))
