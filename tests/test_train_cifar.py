@@ -47,11 +47,7 @@ def test_short_run_learns_and_log_contract(tmp_path):
     assert log[-1]['train_loss'] < log[0]['train_loss']
     assert log[-1]['test_acc'] > 20.0  # chance is 10 %
     # the weights load into timm and reproduce the logged test accuracy
-    model = timm.create_model('zerosnet_opt_20', pretrained=True,
-                              pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors')))
-    test = cifar.load_split(DATA, 'test', limit=1000, seed=0)
-    acc = cifar.accuracy(model, test.images, test.labels, model.pretrained_cfg['mean'], model.pretrained_cfg['std'])
-    assert acc == pytest.approx(log[-1]['test_acc'])
+    assert _saved_accuracy(out, 'zerosnet_opt_20', 1000) == pytest.approx(log[-1]['test_acc'])
     assert not [p for p in out.iterdir() if p.name.startswith('.')]  # no temporary files left
 
 
@@ -68,6 +64,39 @@ def test_trainable_scheme_is_logged(tmp_path):
 
 def _strip_time(records):
     return [{k: v for k, v in r.items() if 'seconds' not in k} for r in records]
+
+
+def _interrupt_after(monkeypatch, argv: list, epochs: int) -> None:
+    """Run train/cifar.py in-process and stop it (KeyboardInterrupt) once ``epochs`` epochs are logged."""
+    write_log = cifar.write_log
+
+    def stop(path, records):  # after the epoch's checkpoint, which is written before its log
+        write_log(path, records)
+        if len(records) == epochs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cifar, 'write_log', stop)
+    with pytest.raises(KeyboardInterrupt):
+        cifar.main(argv)
+    monkeypatch.setattr(cifar, 'write_log', write_log)
+
+
+def _assert_resume_is_bit_identical(tmp_path, monkeypatch, args: list, interrupt_after: int) -> None:
+    """A run interrupted after ``interrupt_after`` epochs and resumed equals an uninterrupted one."""
+    reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
+    assert cifar.main([*args, '--output', str(reference)]) == 0
+    _interrupt_after(monkeypatch, [*args, '--output', str(interrupted)], interrupt_after)
+    assert cifar.main([*args, '--output', str(interrupted), '--resume']) == 0
+    resumed, uninterrupted = load_file(interrupted / 'model.safetensors'), load_file(reference / 'model.safetensors')
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+    assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
+
+
+def _saved_accuracy(out: Path, name: str, limit: int) -> float:
+    """Test top-1 of the run's model.safetensors, loaded through timm, on ``limit`` seeded test images."""
+    model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors')))
+    test = cifar.load_split(DATA, 'test', limit=limit, seed=0)
+    return cifar.accuracy(model, test.images, test.labels, model.pretrained_cfg['mean'], model.pretrained_cfg['std'])
 
 
 @real_data
@@ -104,16 +133,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
 def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
     out = tmp_path / 'run'
     args = ['--model', 'preresnet_20', *TINY, '--output', str(out), '--epochs', '2']
-    write_log = cifar.write_log
-
-    def stop_after_one_epoch(path, records):
-        write_log(path, records)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cifar, 'write_log', stop_after_one_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        cifar.main(args)
-    monkeypatch.setattr(cifar, 'write_log', write_log)
+    _interrupt_after(monkeypatch, args, 1)
     checkpoint = (out / 'checkpoint.pt').read_bytes()
     monkeypatch.setattr(cifar.F, 'cross_entropy', lambda logits, y, **kwargs: logits.sum() * float('nan'))
     assert cifar.main([*args, '--resume']) == 3
@@ -160,34 +180,13 @@ def test_swa_saves_the_average_of_the_last_epochs(tmp_path, monkeypatch):
     # the batch-norm statistics were measured for the average, not taken from the last iterate
     last = torch.load(out / 'checkpoint.pt', weights_only=True)['model']
     assert not any(torch.equal(saved[k], last[k]) for k in saved if k.endswith('running_var'))
-    model = timm.create_model('zerosnet_opt_20', pretrained=True,
-                              pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors')))
-    test = cifar.load_split(DATA, 'test', limit=100, seed=0)
-    acc = cifar.accuracy(model, test.images, test.labels, model.pretrained_cfg['mean'], model.pretrained_cfg['std'])
-    assert acc == pytest.approx(log[-1]['swa_test_acc'])
+    assert _saved_accuracy(out, 'zerosnet_opt_20', 100) == pytest.approx(log[-1]['swa_test_acc'])
 
 
 @real_data
 def test_swa_resume_is_bit_identical(tmp_path, monkeypatch):
-    args = ['--model', 'preresnet_20', *TINY, *SWA]
-    reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
-    assert cifar.main([*args, '--output', str(reference)]) == 0
-
-    write_log = cifar.write_log
-
-    def stop_after_two_epochs(path, records):  # after the checkpoint holding one averaged epoch
-        write_log(path, records)
-        if len(records) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(cifar, 'write_log', stop_after_two_epochs)
-    with pytest.raises(KeyboardInterrupt):
-        cifar.main([*args, '--output', str(interrupted)])
-    monkeypatch.setattr(cifar, 'write_log', write_log)
-    assert cifar.main([*args, '--output', str(interrupted), '--resume']) == 0
-    resumed, uninterrupted = load_file(interrupted / 'model.safetensors'), load_file(reference / 'model.safetensors')
-    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
-    assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
+    # interrupted after the checkpoint holding one averaged epoch
+    _assert_resume_is_bit_identical(tmp_path, monkeypatch, ['--model', 'preresnet_20', *TINY, *SWA], 2)
 
 
 FAST = ['--recipe', 'fast', '--epochs', '2', '--lr', '0.2', '--ema-decay', '0.999']
@@ -218,32 +217,12 @@ def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path, capsys
     saved, state = load_file(out / 'model.safetensors'), torch.load(out / 'checkpoint.pt', weights_only=True)
     assert all(torch.equal(saved[k], state['ema'][f'module.{k}']) for k in saved)
     assert not torch.equal(saved['stem.conv.weight'], state['model']['stem.conv.weight'])
-    model = timm.create_model('zerosnet_opt_20', pretrained=True,
-                              pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors')))
-    test = cifar.load_split(DATA, 'test', limit=100, seed=0)
-    acc = cifar.accuracy(model, test.images, test.labels, model.pretrained_cfg['mean'], model.pretrained_cfg['std'])
-    assert acc == pytest.approx(log[-1]['ema_test_acc'])
+    assert _saved_accuracy(out, 'zerosnet_opt_20', 100) == pytest.approx(log[-1]['ema_test_acc'])
 
 
 @real_data
 def test_fast_recipe_resume_is_bit_identical(tmp_path, monkeypatch):
-    args = ['--model', 'preresnet_20', *TINY, *FAST]
-    reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
-    assert cifar.main([*args, '--output', str(reference)]) == 0
-    write_log = cifar.write_log
-
-    def stop_after_one_epoch(path, records):
-        write_log(path, records)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cifar, 'write_log', stop_after_one_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        cifar.main([*args, '--output', str(interrupted)])
-    monkeypatch.setattr(cifar, 'write_log', write_log)
-    assert cifar.main([*args, '--output', str(interrupted), '--resume']) == 0
-    resumed, uninterrupted = load_file(interrupted / 'model.safetensors'), load_file(reference / 'model.safetensors')
-    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
-    assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
+    _assert_resume_is_bit_identical(tmp_path, monkeypatch, ['--model', 'preresnet_20', *TINY, *FAST], 1)
 
 
 def test_resume_refuses_another_recipe(tmp_path):

@@ -243,9 +243,14 @@ def collect(runs_dir: Path, dest: Path) -> list[Path]:
     return copied
 
 
+def _model_kwargs(row: dict) -> list[str]:
+    """A setting's --model-kwargs, with the reference initialization, as args.json records them."""
+    return [*row['kwargs'], 'zero_init_last=false']
+
+
 def _recorded_args(row: dict, seed: int, args) -> dict:
     """The train/cifar.py arguments that fix a run's budget, as its args.json records them."""
-    return {'model': row['model'], 'model_kwargs': [*row['kwargs'], 'zero_init_last=false'], 'epochs': args.epochs,
+    return {'model': row['model'], 'model_kwargs': _model_kwargs(row), 'epochs': args.epochs,
             'seed': seed, 'batch_size': args.batch_size, 'train_subset': args.train_subset,
             'test_subset': args.test_subset}
 
@@ -349,9 +354,10 @@ def report(results_dir: Path, table: int) -> str:
 
     Each setting's top-1 is its last epoch's (mean ± sample std over seeds) beside the paper's
     number at the nearest depth it reports, with the moduli of all its roots and the largest
-    parasitic one (every root counts for a scheme without the principal root 1); below the table come the Spearman correlation between
-    the largest parasitic root modulus and top-1, the mean top-1 of the zero-stable and the other
-    settings, and, with noise results, each group's mean drop from clean top-1 to U[-0.08, 0].
+    parasitic one (every root counts for a scheme without the principal root 1).  Below the
+    table come the Spearman correlation between the largest parasitic root modulus and top-1,
+    the mean top-1 of the zero-stable and the other settings, and, with noise results, each
+    group's mean drop from clean top-1 to U[-0.08, 0].
     Runs whose log lacks epochs are listed as unfinished and left out of the summaries.
     """
     if table not in (1, 2, 3):
@@ -370,23 +376,24 @@ def report(results_dir: Path, table: int) -> str:
     near = min(_paper_depths(table), key=lambda d: (abs(d - depth), d))
     reported = [r['paper'] for r in settings(table, near)[1]]
 
-    measured = {}  # row index -> {'accs': [...], 'drops': [...]} of finished runs; unfinished -> 'k/N epochs'
+    # per setting: top-1 and noise drop of each finished run, 'k/N' for each unfinished one
+    measured = [{'accs': [], 'drops': [], 'unfinished': []} for _ in rows]
     for folder, recorded, log in runs:
         name, _, seed = folder.name.rpartition('-seed')
         i = next((i for i, r in enumerate(rows) if r['name'] == name), None)
-        if i is None or recorded['model_kwargs'] != [*rows[i]['kwargs'], 'zero_init_last=false'] \
+        if i is None or recorded['model_kwargs'] != _model_kwargs(rows[i]) \
                 or recorded['seed'] != int(seed):
             raise ValueError(f'{folder} does not record the setting its name says (Table {table}, {model})')
+        entry = measured[i]
         if len(log) < epochs:
-            measured.setdefault(i, {'accs': [], 'drops': [], 'unfinished': []})['unfinished'].append(f'{len(log)}/{epochs}')
+            entry['unfinished'].append(f'{len(log)}/{epochs}')
             continue
-        entry = measured.setdefault(i, {'accs': [], 'drops': [], 'unfinished': []})
         entry['accs'].append(log[-1]['test_acc'])
         if (folder / 'noise.json').exists():
             noise = json.loads((folder / 'noise.json').read_text())
             entry['drops'].append(noise['clean'] - noise['noise'][DROP_NOISE])
     seeds = sorted({a['seed'] for _, a, _ in runs})
-    with_noise = any(m['drops'] for m in measured.values())
+    with_noise = any(m['drops'] for m in measured)
 
     lines = [f"{model}, {epochs} epochs, batch {batch_size}, "
              f"{'all training images' if train_subset is None else f'{train_subset} training images'}, "
@@ -399,7 +406,7 @@ def report(results_dir: Path, table: int) -> str:
     for i, row in enumerate(rows):
         analysis = stability.analyze(row['alphas'])
         largest, zero_stable = stability.max_parasitic_modulus(row['alphas']), analysis.zero_stable
-        entry = measured.get(i, {'accs': [], 'drops': [], 'unfinished': []})
+        entry = measured[i]
         if entry['accs']:
             mean, std = mean_and_std(entry['accs'])
             drop = _mean(entry['drops'])
