@@ -186,11 +186,15 @@ def test_report_is_computed_from_the_records(tmp_path):
     unstable = [top1[i] for i in range(4)]
     assert (f'- Mean top-1: zero-stable {sum(stable) / 5:.2f} over 5 (paper: '
             f'{sum(paper.TABLE_3[32][4:9]) / 5:.2f}); not zero-stable {sum(unstable) / 4:.2f} over 4') in text
+    assert ('- Pairs (zero-stable, not zero-stable) in which the zero-stable setting has the higher top-1: '
+            '20 of 20 (paper: 20 of 20)') in text
     assert '- Mean drop clean → U[-0.08, 0]: zero-stable 6.00; not zero-stable 12.00 (the paper' in text
     # an edited number in a log changes the report
     log = tmp_path / 'table3' / 'scheme1-seed0' / 'log.jsonl'
     log.write_text(log.read_text().replace(f'{top1[0]}', '11.5'))
     assert '| 1.84 | no | 11.50 |' in reproduce.report(tmp_path, 3)
+    log.write_text(log.read_text().replace('11.5', '99.5'))  # scheme 1 now beats all five stable ones
+    assert 'the higher top-1: 15 of 20 (paper: 20 of 20)' in reproduce.report(tmp_path, 3)
 
 
 def test_report_refuses_records_that_do_not_match_their_folder(tmp_path):

@@ -356,7 +356,8 @@ def report(results_dir: Path, table: int) -> str:
     number at the nearest depth it reports, with the moduli of all its roots and the largest
     parasitic one (every root counts for a scheme without the principal root 1).  Below the
     table come the Spearman correlation between the largest parasitic root modulus and top-1,
-    the mean top-1 of the zero-stable and the other settings, and, with noise results, each
+    the mean top-1 of the zero-stable and the other settings, in how many (zero-stable, other)
+    pairs the zero-stable one scores higher, and, with noise results, each
     group's mean drop from clean top-1 to U[-0.08, 0].
     Runs whose log lacks epochs are listed as unfinished and left out of the summaries.
     """
@@ -429,6 +430,12 @@ def report(results_dir: Path, table: int) -> str:
     lines.append('- Mean top-1: ' + '; '.join(
         f'{label} {_num(_mean([top1[i] for i in idx]))} over {len(idx)} (paper: {_num(_mean([expected[i] for i in idx]))})'
         for label, idx in groups.items()))
+    stable_idx, unstable_idx = groups.values()
+    if stable_idx and unstable_idx:
+        pairs = [(i, j) for i in stable_idx for j in unstable_idx]
+        lines.append(f'- Pairs (zero-stable, not zero-stable) in which the zero-stable setting has the higher top-1: '
+                     f'{sum(top1[i] > top1[j] for i, j in pairs)} of {len(pairs)} '
+                     f'(paper: {sum(expected[i] > expected[j] for i, j in pairs)} of {len(pairs)})')
     if with_noise:
         lines.append(f'- Mean drop clean → U[-0.08, 0]: ' + '; '.join(
             f'{label} {_num(_mean([drops[i] for i in idx if drops[i] is not None]))}' for label, idx in groups.items())
