@@ -171,7 +171,7 @@ def test_report_is_computed_from_the_records(tmp_path):
     top1 = {i: 90.0 - rank for rank, i in enumerate(by_modulus)}
     for i, row in enumerate(rows[:9]):  # scheme 10 is still running: one epoch of two
         _record_run(tmp_path / 'table3' / f"{row['name']}-seed0", row, 0, 2, [50.0, top1[i]],
-                    {'uniform[-0.08,0]': top1[i] - (12.0 if i < 4 else 6.0)})
+                    {'uniform[-0.08,0]': top1[i] - (12.0 if i < 4 else 6.0), 'constant0.3': top1[i] - (20.0 if i < 4 else 10.0)})
     _record_run(tmp_path / 'table3' / 'scheme10-seed0', rows[9], 0, 2, [70.0])
     text = reproduce.report(tmp_path, 3)
     lines = text.splitlines()
@@ -189,6 +189,7 @@ def test_report_is_computed_from_the_records(tmp_path):
     assert ('- Pairs (zero-stable, not zero-stable) in which the zero-stable setting has the higher top-1: '
             '20 of 20 (paper: 20 of 20)') in text
     assert '- Mean drop clean → U[-0.08, 0]: zero-stable 6.00; not zero-stable 12.00 (the paper' in text
+    assert '- Mean drop under the other noises, zero-stable / not zero-stable: constant0.3 10.00 / 20.00' in text
     # an edited number in a log changes the report
     log = tmp_path / 'table3' / 'scheme1-seed0' / 'log.jsonl'
     log.write_text(log.read_text().replace(f'{top1[0]}', '11.5'))
