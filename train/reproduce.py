@@ -357,8 +357,8 @@ def report(results_dir: Path, table: int) -> str:
     parasitic one (every root counts for a scheme without the principal root 1).  Below the
     table come the Spearman correlation between the largest parasitic root modulus and top-1,
     the mean top-1 of the zero-stable and the other settings, in how many (zero-stable, other)
-    pairs the zero-stable one scores higher, and, with noise results, each
-    group's mean drop from clean top-1 to U[-0.08, 0].
+    pairs the zero-stable one scores higher, and, with noise results, each group's mean drop
+    from clean top-1 under U[-0.08, 0] (beside the paper's) and under the other noises.
     Runs whose log lacks epochs are listed as unfinished and left out of the summaries.
     """
     if table not in (1, 2, 3):
@@ -422,10 +422,16 @@ def report(results_dir: Path, table: int) -> str:
     lines.append('')
     if len(done) < len(rows):
         lines.append(f'{len(done)} of {len(rows)} settings finished; the summaries below cover those.')
+    return '\n'.join(lines + _summary(done, near, with_noise)) + '\n'
+
+
+def _summary(done: list[tuple], near: int, with_noise: bool) -> list[str]:
+    """The lines under the report's table, from the finished settings' (largest parasitic modulus,
+    zero-stable, top-1, paper's top-1 at depth ``near``, {noise: mean drop} or None)."""
     moduli, stable, top1, expected, drops = zip(*done) if done else ((),) * 5
-    lines.append(f'- Spearman rank correlation between the largest parasitic root modulus and top-1: '
-                 f'{_num(spearman(moduli, top1) if len(done) > 1 else None, "+.2f")} '
-                 f'(the paper at depth {near}: {_num(spearman(moduli, expected) if len(done) > 1 else None, "+.2f")})')
+    lines = [f'- Spearman rank correlation between the largest parasitic root modulus and top-1: '
+             f'{_num(spearman(moduli, top1) if len(done) > 1 else None, "+.2f")} '
+             f'(the paper at depth {near}: {_num(spearman(moduli, expected) if len(done) > 1 else None, "+.2f")})']
     groups = {label: [i for i, s in enumerate(stable) if s == flag] for label, flag in (('zero-stable', True), ('not zero-stable', False))}
     lines.append('- Mean top-1: ' + '; '.join(
         f'{label} {_num(_mean([top1[i] for i in idx]))} over {len(idx)} (paper: {_num(_mean([expected[i] for i in idx]))})'
@@ -447,7 +453,7 @@ def report(results_dir: Path, table: int) -> str:
         if others:  # the paper gives group means for U[-0.08, 0] only; the other noises, measured alike
             lines.append('- Mean drop under the other noises, zero-stable / not zero-stable: ' + '; '.join(
                 f'{k} {group_drop(stable_idx, k)} / {group_drop(unstable_idx, k)}' for k in others))
-    return '\n'.join(lines) + '\n'
+    return lines
 
 
 _SETTING = {1: 'alpha', 2: 'k', 3: 'scheme (Table 10 row)'}
