@@ -98,7 +98,7 @@ def test_eval_command_json(tmp_path, capsys):
     assert set(first['attacks']) == {'pgd'} and 0 <= first['attacks']['pgd']['top1'] <= 100
     assert cli.main(argv) == 0
     assert json.loads(capsys.readouterr().out) == first  # seeded: the same numbers again
-    assert cli.main(['eval', '--model', 'zerosnet_opt_56', '--pretrained', '--data-dir', str(DATA), '--limit', '4']) == 2
+    assert cli.main(['eval', '--model', 'zerosnet_opt_110', '--pretrained', '--data-dir', str(DATA), '--limit', '4']) == 2
     assert 'no pretrained weights' in capsys.readouterr().err
 
 

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 import zerosnet_zoo  # noqa: F401
 from zerosnet_zoo import paper
 from zerosnet_zoo.hf_hub import export
-from zerosnet_zoo.weights import provenance
+from zerosnet_zoo.weights import packaged_weights, provenance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,14 +43,17 @@ def test_hub_load_passes_kwargs(clone):
     model = torch.hub.load(str(clone), 'zerosnet_opt_20', source='local', num_classes=100, lam=-1.2)
     assert model.num_classes == 100
     assert model.schemes()[0].alphas[1] == pytest.approx(1 / 1.2)
-    with pytest.raises(RuntimeError, match='no pretrained weights'):
-        torch.hub.load(str(clone), 'zerosnet_opt_56', source='local', pretrained=True)
+    # ImageNet weights are not published: asking for them must fail, not hand back random weights
+    with pytest.raises(RuntimeError, match='no pretrained weights are published for zerosnet50'):
+        torch.hub.load(str(clone), 'zerosnet50', source='local', pretrained=True)
 
 
-def test_hub_load_shipped_weights(clone):
-    model = torch.hub.load(str(clone), 'zerosnet_opt_20', source='local', pretrained=True)
-    shipped = timm.create_model('zerosnet_opt_20.cifar10', pretrained=True)
-    assert model.pretrained_cfg['tag'] == 'cifar10'
+@pytest.mark.parametrize('name_tag', sorted(packaged_weights()))
+def test_hub_load_shipped_weights(clone, name_tag):
+    name, tag = name_tag.split('.')
+    model = torch.hub.load(str(clone), name, source='local', pretrained=True)
+    shipped = timm.create_model(name_tag, pretrained=True)
+    assert model.pretrained_cfg['tag'] == tag
     assert all(torch.equal(v, shipped.state_dict()[k]) for k, v in model.state_dict().items())
 
 

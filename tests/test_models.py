@@ -224,7 +224,7 @@ def test_other_bad_input():
     # the starters of an order-3 scheme must share the first stage's resolution
     with pytest.raises(ValueError, match='starter blocks in the first stage'):
         zerosnet_zoo.models.MultistepResNet((1, 2, 2), zerosnet_zoo.models.zerosnet_scheme())
-    for name in ('zerosnet_opt_56', 'zerosnet_opt_56.cifar100', 'zerosnet50.in1k'):
+    for name in ('zerosnet_opt_110', 'zerosnet_opt_56.cifar100', 'zerosnet50.in1k'):
         with pytest.raises(RuntimeError, match='no pretrained weights are published'):
             timm.create_model(name, pretrained=True)
 

@@ -121,13 +121,11 @@ def test_shipped_weights_accuracy_on_shipped_images(name_tag, capsys):
 @pytest.mark.parametrize('name_tag', SHIPPED)
 def test_shipped_weights_on_the_full_test_split(name_tag, capsys):
     record = provenance(name_tag)  # what the model card states
-    flip = ['--flip'] if 'test_flip' in record else []
-    assert cli.main(['eval', '--model', name_tag, '--pretrained', '--data-dir', str(DATA), '--json', *flip]) == 0
+    assert cli.main(['eval', '--model', name_tag, '--pretrained', '--data-dir', str(DATA), '--json', '--flip']) == 0
     result = json.loads(capsys.readouterr().out)
     recorded = record['test']
     assert result['images'] == 10_000 and (result['clean'], result['top5']) == (recorded['top1'], recorded['top5'])
-    if flip:
-        assert result['flip'] == {'clean': record['test_flip']['top1'], 'top5': record['test_flip']['top5']}
+    assert result['flip'] == {'clean': record['test_flip']['top1'], 'top5': record['test_flip']['top5']}
     if name_tag == 'zerosnet_opt_20.cifar10':
         assert result['clean'] >= FULL_SPLIT_FLOOR
 

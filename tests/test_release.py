@@ -52,6 +52,18 @@ def test_release_packages_a_finished_run(tmp_path, capsys):
     assert record['command'].startswith('python train/cifar.py --model preresnet_20 --data-dir DATA ')
     assert '--epochs 1 ' in record['command'] and '--schedule cosine' in record['command']
     assert str(data) not in json.dumps(record) and record['stages'][0]['recipe']['data_dir'] == 'DATA'
+    # --remeasure: a record from before flip TTA was measured gets its metrics back, its training story untouched
+    older = {k: v for k, v in record.items() if k != 'test_flip'}
+    (weights / 'preresnet_20.cifar10.json').write_text(json.dumps({**older, 'noise': {}}))
+    remeasure = ['--remeasure', '--name', 'preresnet_20.cifar10', '--data-dir', str(data), '--attack-images', '20',
+                 '--weights-dir', str(weights)]
+    assert release.main(remeasure) == 0
+    assert json.loads((weights / 'preresnet_20.cifar10.json').read_text()) == record
+    with pytest.raises(SystemExit, match='zerosnet_opt_20.cifar10 is not released'):
+        release.main([*remeasure[:2], 'zerosnet_opt_20.cifar10', *remeasure[3:]])
+    packaged.write_bytes(packaged.read_bytes()[:100])
+    with pytest.raises(SystemExit, match='does not match the sha256'):
+        release.main(remeasure)
     card = tmp_path / 'MODEL_CARD.md'
     card.write_text(f'# card\n{release.BEGIN}\nSTALE SECTION\n{release.END}\n## Limitations\n')
     release.update_model_card(card, weights)

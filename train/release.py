@@ -21,6 +21,8 @@ seeded subset), then writes into zerosnet_zoo/weights/:
     NAME.TAG.json                 provenance: recipe, commands, hardware, wall time, metrics, paper
 
 and rewrites the shipped-weights section of MODEL_CARD.md from every NAME.TAG.json there.
+``--remeasure --name NAME.TAG --data-dir DATA`` measures a released weight again and rewrites
+the metrics of its record, leaving what it says of the training as it is.
 The package finds its weights by these files, so a release edits no Python.  The commands
 in the record and the card write the data folder as ``DATA``.
 """
@@ -171,6 +173,40 @@ def attack_record(result: AttackResult, images: int) -> dict:
     return {**result.to_dict(), 'images': images}
 
 
+def measure(weights: Path, name_tag: str, data_dir: str, attack_images: int) -> dict:
+    """The metrics a record keeps, measured as ``zerosnet-zoo eval`` does: clean top-1/top-5 with and
+    without flip TTA and under the paper's noises on the whole test split, FGSM and PGD on a seeded subset."""
+    network, _, dataset = checkpoint_model(weights, name_tag)
+    data = load_split(data_dir, 'test', dataset)
+    clean = evaluate(network, data, NOISES, flip=True)
+    attacked = evaluate(network, data.subset(attack_images), attacks=ATTACKS)
+    pretrained = f'zerosnet-zoo eval --model {name_tag} --pretrained --data-dir {DATA}'
+    return {
+        'test': {'images': clean.images, 'top1': clean.clean, 'top5': clean.top5},
+        'test_flip': {'top1': clean.flip['clean'], 'top5': clean.flip['top5']},
+        'noise': clean.noise,
+        'attacks': {name: attack_record(result, attacked.images) for name, result in attacked.attacks.items()},
+        'eval_command': f'{pretrained} --flip --robustness',
+        'attack_command': f'{pretrained} --limit {attack_images} --attack fgsm|pgd',
+    }
+
+
+def remeasure(name_tag: str, data_dir: str, attack_images: int, weights_dir: Path = WEIGHTS_DIR) -> dict:
+    """Measure a released weight again (after the evaluation has grown a metric, say) and rewrite the
+    metrics of its record; what the record says of its training is kept as it is."""
+    path = weights_dir / f'{name_tag}.json'
+    if not path.is_file():
+        raise SystemExit(f'{name_tag} is not released in {weights_dir} (no {path.name}); release a run with --run')
+    record = json.loads(path.read_text())
+    weights = weights_dir / f"{name_tag}-{record['sha256']}.safetensors"
+    if not weights.is_file() or sha256_of(weights) != record['sha256']:
+        raise SystemExit(f"{weights} is missing or does not match the sha256 in {path.name}")
+    record.update(measure(weights, name_tag, data_dir, attack_images))
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2) + '\n')
+    return record
+
+
 def render_shipped_weights(records: list[dict], curves: dict[str, Path] | None = None) -> str:
     """The MODEL_CARD.md section for the shipped weights, from their provenance records, with the
     pictures of ``curves`` (title -> PNG in the weights folder)."""
@@ -189,7 +225,7 @@ def render_shipped_weights(records: list[dict], curves: dict[str, Path] | None =
              '|---|---|---|---|---|---|---|---|---|']
     for r in records:
         reported = f"{r['paper']['top1']:.2f}: {r['paper']['row']} ({r['paper']['source']})" if r.get('paper') else ''
-        flip = f"{r['test_flip']['top1']:.2f} / {r['test_flip']['top5']:.2f}" if 'test_flip' in r else 'not measured'
+        flip = f"{r['test_flip']['top1']:.2f} / {r['test_flip']['top5']:.2f}"
         lines.append(f"| `{r['name']}` | {r['test']['top1']:.2f} | {r['test']['top5']:.2f} | {flip} | {r['epochs']} | "
                      f"{seeds_summary(r)} | {r['train_seconds'] / 3600:.2f} h | `{r['sha256'][:12]}...` | "
                      f"{reported} |")
@@ -281,6 +317,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--card-only', action='store_true', help='release nothing: redraw the curves and rewrite '
                                                                "MODEL_CARD.md's weights section from the records")
+    p.add_argument('--remeasure', action='store_true', help='release nothing: measure the released weight '
+                                                               '--name again and rewrite the metrics of its record')
     p.add_argument('--run', help='a finished train/cifar.py output directory')
     p.add_argument('--name', help='NAME.TAG of the weight, e.g. zerosnet_opt_20.cifar10')
     p.add_argument('--data-dir', help='the CIFAR-10 root the run used (ImageFolder or torchvision)')
@@ -291,24 +329,26 @@ def main(argv=None) -> int:
     if args.card_only:
         update_model_card()
         return 0
+    if args.remeasure:
+        missing = [f'--{k.replace("_", "-")}' for k in ('name', 'data_dir') if not getattr(args, k)]
+        if missing:
+            raise SystemExit(f"release.py: error: --remeasure needs {', '.join(missing)}")
+        record = remeasure(args.name, args.data_dir, args.attack_images, args.weights_dir)
+        if args.weights_dir == WEIGHTS_DIR:
+            update_model_card()
+        print(json.dumps({k: record[k] for k in ('name', 'test', 'test_flip', 'noise', 'attacks')}, indent=2))
+        return 0
     missing = [f'--{k.replace("_", "-")}' for k in ('run', 'name', 'data_dir', 'hardware') if not getattr(args, k)]
     if missing:
-        raise SystemExit(f"release.py: error: a release needs {', '.join(missing)} (or --card-only)")
+        raise SystemExit(f"release.py: error: a release needs {', '.join(missing)} (or --card-only, --remeasure)")
 
     stages = training_stages(Path(args.run), args.weights_dir)
     model, weights = stages[-1]['recipe']['model'], Path(args.run) / 'model.safetensors'
     if args.name.split('.')[0] != model:
         raise SystemExit(f'{args.run} trained {model}, not {args.name}')
 
-    network, _, dataset = checkpoint_model(weights, args.name)
-    data = load_split(args.data_dir, 'test', dataset)
-    clean = evaluate(network, data, NOISES, flip=True)
-    attacked = evaluate(network, data.subset(args.attack_images), attacks=ATTACKS)
-    attacks = {name: attack_record(result, attacked.images) for name, result in attacked.attacks.items()}
-
     sha = sha256_of(weights)
     log = [{**line, 'stage': i + 1} for i, stage in enumerate(stages) for line in stage['log']]
-    pretrained = f'zerosnet-zoo eval --model {args.name} --pretrained --data-dir {DATA}'
     record = {
         'name': args.name,
         'model': model,
@@ -323,12 +363,7 @@ def main(argv=None) -> int:
         'torch': torch.__version__,
         'train_seconds': sum(r['seconds'] for r in log),
         'final_epoch': log[-1],
-        'test': {'images': clean.images, 'top1': clean.clean, 'top5': clean.top5},
-        'test_flip': {'top1': clean.flip['clean'], 'top5': clean.flip['top5']},
-        'noise': clean.noise,
-        'attacks': attacks,
-        'eval_command': f'{pretrained} --flip --robustness',
-        'attack_command': f'{pretrained} --limit {args.attack_images} --attack fgsm|pgd',
+        **measure(weights, args.name, args.data_dir, args.attack_images),
         'paper': paper_reference(model),
     }
     for old in args.weights_dir.glob(f'{args.name}-*.safetensors'):
@@ -341,7 +376,7 @@ def main(argv=None) -> int:
         tmp.write_text(json.dumps(record, indent=2) + '\n')
     if args.weights_dir == WEIGHTS_DIR:
         update_model_card()
-    print(json.dumps({k: record[k] for k in ('name', 'test', 'noise', 'attacks')}, indent=2))
+    print(json.dumps({k: record[k] for k in ('name', 'test', 'test_flip', 'noise', 'attacks')}, indent=2))
     return 0
 
 
