@@ -329,18 +329,19 @@ def main(argv=None) -> int:
     if args.card_only:
         update_model_card()
         return 0
-    if args.remeasure:
-        missing = [f'--{k.replace("_", "-")}' for k in ('name', 'data_dir') if not getattr(args, k)]
+    def require(*keys: str, what: str) -> None:
+        missing = [f'--{k.replace("_", "-")}' for k in keys if not getattr(args, k)]
         if missing:
-            raise SystemExit(f"release.py: error: --remeasure needs {', '.join(missing)}")
+            raise SystemExit(f"release.py: error: {what} needs {', '.join(missing)}")
+
+    if args.remeasure:
+        require('name', 'data_dir', what='--remeasure')
         record = remeasure(args.name, args.data_dir, args.attack_images, args.weights_dir)
         if args.weights_dir == WEIGHTS_DIR:
             update_model_card()
         print(json.dumps({k: record[k] for k in ('name', 'test', 'test_flip', 'noise', 'attacks')}, indent=2))
         return 0
-    missing = [f'--{k.replace("_", "-")}' for k in ('run', 'name', 'data_dir', 'hardware') if not getattr(args, k)]
-    if missing:
-        raise SystemExit(f"release.py: error: a release needs {', '.join(missing)} (or --card-only, --remeasure)")
+    require('run', 'name', 'data_dir', 'hardware', what='a release (without --card-only or --remeasure)')
 
     stages = training_stages(Path(args.run), args.weights_dir)
     model, weights = stages[-1]['recipe']['model'], Path(args.run) / 'model.safetensors'
