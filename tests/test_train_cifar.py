@@ -363,8 +363,8 @@ def test_cifar100_statistics_from_training_to_loading(tmp_path, monkeypatch, cap
 
 @pytest.mark.parametrize('run', sorted(p.name for p in (REPO / 'results' / 'recipes').iterdir() if p.is_dir()))
 def test_recipe_notes_quote_their_records(run):
-    """docs/recipes.md's numbers are the last top-1 of the committed logs (a full 36-epoch run's row
-    is named by its model), and every record is complete and names no path of the training machine."""
+    """docs/recipes.md's numbers are the last top-1 of the committed logs (a full-data run's row is
+    named by its model), and every record is complete and names no path of the training machine."""
     folder = REPO / 'results' / 'recipes' / run
     log = [json.loads(line) for line in (folder / 'log.jsonl').read_text().splitlines()]
     recipe = json.loads((folder / 'args.json').read_text())
