@@ -81,12 +81,15 @@ def _interrupt_after(monkeypatch, argv: list, epochs: int) -> None:
     monkeypatch.setattr(cifar, 'write_log', write_log)
 
 
-def _assert_resume_is_bit_identical(tmp_path, monkeypatch, args: list, interrupt_after: int) -> None:
+def _assert_resume_is_bit_identical(tmp_path, monkeypatch, capsys, args: list, interrupt_after: int) -> None:
     """A run interrupted after ``interrupt_after`` epochs and resumed equals an uninterrupted one."""
     reference, interrupted = tmp_path / 'reference', tmp_path / 'interrupted'
     assert cifar.main([*args, '--output', str(reference)]) == 0
     _interrupt_after(monkeypatch, [*args, '--output', str(interrupted)], interrupt_after)
+    capsys.readouterr()
     assert cifar.main([*args, '--output', str(interrupted), '--resume']) == 0
+    epochs, model = args[args.index('--epochs') + 1], args[args.index('--model') + 1]
+    assert f'resuming {model} after epoch {interrupt_after} of {epochs}' in capsys.readouterr().err.splitlines()
     resumed, uninterrupted = load_file(interrupted / 'model.safetensors'), load_file(reference / 'model.safetensors')
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
     assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
@@ -184,9 +187,9 @@ def test_swa_saves_the_average_of_the_last_epochs(tmp_path, monkeypatch):
 
 
 @real_data
-def test_swa_resume_is_bit_identical(tmp_path, monkeypatch):
+def test_swa_resume_is_bit_identical(tmp_path, monkeypatch, capsys):
     # interrupted after the checkpoint holding one averaged epoch
-    _assert_resume_is_bit_identical(tmp_path, monkeypatch, ['--model', 'preresnet_20', *TINY, *SWA], 2)
+    _assert_resume_is_bit_identical(tmp_path, monkeypatch, capsys, ['--model', 'preresnet_20', *TINY, *SWA], 2)
 
 
 FAST = ['--recipe', 'fast', '--epochs', '2', '--lr', '0.2', '--ema-decay', '0.999']
@@ -221,8 +224,8 @@ def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path, capsys
 
 
 @real_data
-def test_fast_recipe_resume_is_bit_identical(tmp_path, monkeypatch):
-    _assert_resume_is_bit_identical(tmp_path, monkeypatch, ['--model', 'preresnet_20', *TINY, *FAST], 1)
+def test_fast_recipe_resume_is_bit_identical(tmp_path, monkeypatch, capsys):
+    _assert_resume_is_bit_identical(tmp_path, monkeypatch, capsys, ['--model', 'preresnet_20', *TINY, *FAST], 1)
 
 
 def test_resume_refuses_another_recipe(tmp_path):

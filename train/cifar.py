@@ -315,7 +315,7 @@ def main(argv=None) -> int:
         start_epoch, records = state['epoch'], state['records']
         init = state.get('init', init)  # the run's initialization, whatever this command line says
         write_log(log_path, records)  # drop any record written after the checkpoint
-        print(f'resuming {args.model} at epoch {start_epoch}', file=sys.stderr)
+        print(f'resuming {args.model} after epoch {start_epoch} of {args.epochs}', file=sys.stderr)
 
     images, labels = train.images.to(device), train.labels.to(device)
     for epoch in range(start_epoch, args.epochs):
