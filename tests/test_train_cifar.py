@@ -43,6 +43,7 @@ def test_short_run_learns_and_log_contract(tmp_path):
     for r in log:
         assert {'epoch', 'train_loss', 'train_acc', 'test_acc', 'lr', 'seconds'} <= set(r)
         assert 0 < r['train_seconds'] <= r['seconds']
+        assert r['threads'] == torch.get_num_threads()
     assert [r['lr'] for r in log] == pytest.approx([0.1, 0.1, 0.01, 0.001])  # / 10 at 1/2 and 3/4
     assert log[-1]['train_loss'] < log[0]['train_loss']
     assert log[-1]['test_acc'] > 20.0  # chance is 10 %
@@ -89,7 +90,9 @@ def _assert_resume_is_bit_identical(tmp_path, monkeypatch, capsys, args: list, i
     capsys.readouterr()
     assert cifar.main([*args, '--output', str(interrupted), '--resume']) == 0
     epochs, model = args[args.index('--epochs') + 1], args[args.index('--model') + 1]
-    assert f'resuming {model} after epoch {interrupt_after} of {epochs}' in capsys.readouterr().err.splitlines()
+    printed = capsys.readouterr().err.splitlines()
+    assert f'resuming {model} after epoch {interrupt_after} of {epochs}' in printed
+    assert not [line for line in printed if line.startswith('warning')]  # same thread count: nothing to warn of
     resumed, uninterrupted = load_file(interrupted / 'model.safetensors'), load_file(reference / 'model.safetensors')
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
     assert _strip_time(read_log(interrupted)) == _strip_time(read_log(reference))
@@ -130,6 +133,24 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     assert resumed.keys() == uninterrupted.keys()
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
     assert _strip_time(read_log(killed)) == _strip_time(read_log(reference))
+
+
+@real_data
+def test_resume_at_another_thread_count_warns_and_is_logged(tmp_path, monkeypatch, capsys):
+    args = ['--model', 'preresnet_20', *TINY, '--epochs', '2', '--output', str(tmp_path / 'run')]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        _interrupt_after(monkeypatch, args, 1)
+        torch.set_num_threads(2)
+        capsys.readouterr()
+        assert cifar.main([*args, '--resume']) == 0
+    finally:
+        torch.set_num_threads(threads)
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning')]
+    assert len(warning) == 1 and 'epoch 1 ran with 1 CPU thread(s) and this process has 2' in warning[0]
+    assert 'OMP_NUM_THREADS=1' in warning[0]
+    assert [r['threads'] for r in read_log(tmp_path / 'run')] == [1, 2]
 
 
 @real_data

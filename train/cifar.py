@@ -31,7 +31,8 @@ Output (OUT = --output):
                          'train_seconds' its training steps with augmentation; with SWA the
                          last also holds 'swa_test_acc', the accuracy of the output, and
                          with --ema-decay every one holds 'ema_test_acc'; every one holds
-                         'init'; 'lr' is the rate the epoch started at)
+                         'init' and 'threads', torch's CPU thread count; 'lr' is the rate
+                         the epoch started at)
   OUT/model.safetensors  the final weights, for timm.create_model(NAME.DATASET, pretrained=True,
                          pretrained_cfg_overlay=dict(file=...), num_classes=...); its metadata
                          records model, model_kwargs, dataset, epochs, init, mean and std, which
@@ -316,6 +317,12 @@ def main(argv=None) -> int:
         init = state.get('init', init)  # the run's initialization, whatever this command line says
         write_log(log_path, records)  # drop any record written after the checkpoint
         print(f'resuming {args.model} after epoch {start_epoch} of {args.epochs}', file=sys.stderr)
+        before = records[-1].get('threads') if records else None
+        if device.type == 'cpu' and before not in (None, torch.get_num_threads()):
+            print(f'warning: epoch {start_epoch} ran with {before} CPU thread(s) and this process has '
+                  f'{torch.get_num_threads()}; the run goes on, but its weights will differ from an uninterrupted '
+                  f"run's (sums split across threads add in another order). Set OMP_NUM_THREADS={before} to "
+                  f'continue bit-identically.', file=sys.stderr)
 
     images, labels = train.images.to(device), train.labels.to(device)
     for epoch in range(start_epoch, args.epochs):
@@ -363,6 +370,7 @@ def main(argv=None) -> int:
             'init': init,
             'seconds': time.perf_counter() - started,
             'train_seconds': train_seconds,
+            'threads': torch.get_num_threads(),  # CPU results depend on it: see the resume warning
             **scheme_record(model),
         }
         if ema is not None:  # the average is the output, so its accuracy is logged beside the iterate's
