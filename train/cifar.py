@@ -317,10 +317,10 @@ def main(argv=None) -> int:
         init = state.get('init', init)  # the run's initialization, whatever this command line says
         write_log(log_path, records)  # drop any record written after the checkpoint
         print(f'resuming {args.model} after epoch {start_epoch} of {args.epochs}', file=sys.stderr)
-        before = records[-1].get('threads') if records else None
-        if device.type == 'cpu' and before not in (None, torch.get_num_threads()):
+        before, now = records[-1].get('threads'), torch.get_num_threads()  # a checkpoint holds >= 1 epoch
+        if device.type == 'cpu' and before not in (None, now):
             print(f'warning: epoch {start_epoch} ran with {before} CPU thread(s) and this process has '
-                  f'{torch.get_num_threads()}; the run goes on, but its weights will differ from an uninterrupted '
+                  f'{now}; the run goes on, but its weights will differ from an uninterrupted '
                   f"run's (sums split across threads add in another order). Set OMP_NUM_THREADS={before} to "
                   f'continue bit-identically.', file=sys.stderr)
 
