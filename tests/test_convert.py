@@ -97,12 +97,35 @@ def test_mismatched_model_fails_loudly(sections):
         convert_reference_state_dict(ref, timm.create_model('zerosnet_opt_20', num_classes=100))
 
 
-def test_timm_filter_loads_reference_checkpoint(sections, tmp_path):
+@pytest.fixture
+def reference_file(sections, tmp_path):
     ref = random_state_dict(sections['CIFAR/ZeroSNet20_Opt'])
     path = tmp_path / 'reference.safetensors'
     save_file({k: v.contiguous() for k, v in ref.items()}, str(path))
-    model = timm.create_model('zerosnet_opt_20', pretrained=True, pretrained_cfg_overlay=dict(file=str(path))).eval()
+    return ref, str(path)
+
+
+def test_timm_filter_loads_reference_checkpoint(reference_file):
+    ref, path = reference_file
+    model = timm.create_model('zerosnet_opt_20', pretrained=True, pretrained_cfg_overlay=dict(file=path)).eval()
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         expected = cifar_forward(ref, x, 3)
         assert torch.allclose(model(x), expected, atol=1e-5 * expected.abs().max().item())
+
+
+def test_timm_filter_adapts_reference_checkpoint_to_new_head_and_channels(reference_file):
+    """Fine-tuning from a reference checkpoint: timm replaces the head and folds the stem to in_chans."""
+    _, path = reference_file
+    load = lambda **kw: timm.create_model(  # noqa: E731
+        'zerosnet_opt_20', pretrained=True, pretrained_cfg_overlay=dict(file=path), **kw).eval()
+    full, new_head, no_head, gray = load(), load(num_classes=37), load(num_classes=0), load(in_chans=1)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        features = full.forward_head(full.forward_features(x), pre_logits=True)
+        assert new_head.get_classifier().out_features == 37
+        assert torch.equal(new_head.forward_head(new_head.forward_features(x), pre_logits=True), features)
+        assert torch.equal(no_head(x), features)
+        # a gray image equals its three-channel copy through timm's summed stem weights
+        g = x[:, :1]
+        assert torch.allclose(gray(g), full(g.expand(-1, 3, -1, -1)), atol=1e-5)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 
@@ -42,10 +42,14 @@ def is_reference_state_dict(state_dict: Mapping[str, torch.Tensor]) -> bool:
 def convert_reference_state_dict(
         state_dict: Mapping[str, torch.Tensor],
         model: MultistepResNet,
+        adaptable: Sequence[str] = (),
 ) -> 'OrderedDict[str, torch.Tensor]':
     """Map a reference checkpoint onto ``model`` (built with the matching name and knobs).
 
     Raises ValueError naming every entry that is unknown, missing or of the wrong shape.
+    Entries of the modules named in ``adaptable`` are exempt from the shape check, and dropped
+    where the model has no such module: timm's loader adapts the first conv to ``in_chans`` and
+    discards a classifier of another ``num_classes`` after this conversion.
     """
     blocks = [(f'stages.{i}.{j}', block) for i, stage in enumerate(model.stages) for j, block in enumerate(stage)]
     stage_starts = [0]
@@ -83,7 +87,7 @@ def convert_reference_state_dict(
             continue
         converted[f'{prefix}.{_BLOCK_PARTS[module]}.{leaf}'] = value
 
-    return _checked(converted, model, unknown)
+    return _checked(converted, model, unknown, tuple(f'{name}.' for name in adaptable))
 
 
 def _top_level_target(key: str, model: MultistepResNet) -> str | None:
@@ -116,7 +120,8 @@ def _lambda_entries(key: str, value: torch.Tensor, prefix: str, block) -> dict[s
     return {f'{prefix}.coefficients.{name}': v for name, v in entries.items()}
 
 
-def _checked(converted: dict, model: MultistepResNet, unknown: list) -> 'OrderedDict[str, torch.Tensor]':
+def _checked(converted: dict, model: MultistepResNet, unknown: list,
+             adaptable: tuple) -> 'OrderedDict[str, torch.Tensor]':
     expected = model.state_dict()
     problems = []
     if unknown:
@@ -124,11 +129,12 @@ def _checked(converted: dict, model: MultistepResNet, unknown: list) -> 'Ordered
     missing = [k for k in expected if k not in converted]
     if missing:
         problems.append(f'model entries the checkpoint does not fill: {missing[:8]}{" ..." if len(missing) > 8 else ""}')
-    extra = [k for k in converted if k not in expected]
+    extra = [k for k in converted if k not in expected and not k.startswith(adaptable)]
     if extra:
         problems.append(f'converted entries the model does not have: {extra[:8]}{" ..." if len(extra) > 8 else ""}')
     shapes = [f'{k}: checkpoint {tuple(converted[k].shape)} vs model {tuple(v.shape)}'
-              for k, v in expected.items() if k in converted and converted[k].shape != v.shape]
+              for k, v in expected.items()
+              if k in converted and converted[k].shape != v.shape and not k.startswith(adaptable)]
     if shapes:
         problems.append(f'shape mismatches: {shapes[:8]}')
     if problems:

@@ -61,7 +61,8 @@ def checkpoint_filter_fn(state_dict: Dict[str, Any], model: MultistepResNet) -> 
     """timm's hook for pretrained loading: converts reference checkpoints, passes ours through."""
     state_dict = state_dict.get('state_dict', state_dict)
     if is_reference_state_dict(state_dict):
-        return convert_reference_state_dict(state_dict, model)
+        cfg = model.pretrained_cfg  # timm adapts these after the filter, for in_chans / num_classes
+        return convert_reference_state_dict(state_dict, model, adaptable=(cfg['first_conv'], cfg['classifier']))
     return state_dict
 
 
