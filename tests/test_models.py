@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import zerosnet_zoo
 from zerosnet_zoo import stability
 from zerosnet_zoo.models import MultistepBlock
+from zerosnet_zoo.models.schemes import FixedScheme
 
 CIFAR = sorted(timm.list_models(['zerosnet_opt_*', 'zerosnet_tra_*', 'preresnet_*', 'lmresnet_*']))
 IMAGENET = sorted(timm.list_models(['zerosnet[0-9]*', 'zerosnet_tra[0-9]*', 'preresnet[0-9]*']))
@@ -219,8 +220,12 @@ def test_other_bad_input():
         timm.create_model('zerosnet_opt_57')
     with pytest.raises(ValueError, match='finite'):
         timm.create_model('preresnet_20', alpha=float('inf'))
-    with pytest.raises(ValueError, match='zero-stable set'):
-        timm.create_model('zerosnet_tra_20', lam=0.2, keep_zero_stable=True)
+    for lam in (0.2, -1.0):  # -1 is zero-stable, but on the edge the softplus never reaches
+        with pytest.raises(ValueError, match='zero-stable set'):
+            timm.create_model('zerosnet_tra_20', lam=lam, keep_zero_stable=True)
+    # the state holds three terms: a fourth-order scheme would silently lose its a3 y[n-3]
+    with pytest.raises(ValueError, match='order 4'):
+        zerosnet_zoo.models.MultistepResNet((4, 4, 4), FixedScheme((0.25, 0.25, 0.25, 0.25), 1.0))
     # the starters of an order-3 scheme must share the first stage's resolution
     with pytest.raises(ValueError, match='starter blocks in the first stage'):
         zerosnet_zoo.models.MultistepResNet((1, 2, 2), zerosnet_zoo.models.zerosnet_scheme())
@@ -272,3 +277,5 @@ def test_structural_arguments_and_deprecated_stem_type():
     assert legacy.feature_info == explicit.feature_info
     with pytest.raises(ValueError, match="stem must be '3x3' or '7x7_pool'"):
         zerosnet_zoo.models.MultistepResNet((2, 2, 2), scheme, stem='5x5')
+    with pytest.raises(ValueError, match='either stem_type or those arguments'), pytest.warns(DeprecationWarning):
+        zerosnet_zoo.models.MultistepResNet((2, 1, 1), scheme, stem_type='cifar', channels=(8, 16, 32))

@@ -5,10 +5,12 @@ block n turns the state (y[n], y[n-1], y[n-2]) into
 
     y[n+1] = a0 P0(y[n]) + a1 P1(y[n-1]) + a2 P2(y[n-2]) + beta f(y[n])
 
-using as many history terms as the scheme's order d, after d - 1 starter blocks (the
-order-1 step y[k+1] = P0(y[k]) + f(y[k])).  P_i is the identity or a 1x1 projection; the
-state handed on is (y[n+1], P0(y[n]), P1(y[n-1])), so every block sees tensors of its own
-input shape.
+using as many history terms as the scheme's order d (at most 3), after d - 1 starter blocks
+(the order-1 step y[k+1] = P0(y[k]) + f(y[k])).  P_i is the identity, or a 1x1 projection
+where a term's shape differs from y[n+1]'s; the state handed on is (y[n+1], P0(y[n]),
+P1(y[n-1])), so the history a block receives already has its input's shape.  (The
+CIFAR bottleneck nets' block 0 differs: its P0 is a BN-ReLU-1x1 conv of the stem output, and
+it hands on the raw stem output, which the following blocks project themselves.)
 
 - PreResNet (order 1): y[n+1] = alpha y[n] + f(y[n]).
 - LM-ResNet (order 2): Lu et al. (trainable k) or the paper's eq. (8) (fixed k).
@@ -139,6 +141,9 @@ class MultistepBlock(nn.Module):
             stem_skip: bool = False,
     ):
         super().__init__()
+        if not 1 <= coefficients.order <= 3:
+            raise ValueError(f'a block mixes at most the three state terms y[n], y[n-1], y[n-2]; '
+                             f'got coefficients of order {coefficients.order}: use a scheme of order 1 to 3')
         self.order = coefficients.order
         self.starter = coefficients.starter
         self.stem_skip = stem_skip
@@ -256,6 +261,10 @@ class MultistepResNet(nn.Module):
             if stem_type not in _STEM_TYPES:
                 raise ValueError(f"stem_type must be 'cifar' or 'imagenet', got {stem_type!r}")
             warnings.warn(f'stem_type is deprecated; pass {_STEM_TYPES[stem_type]}', DeprecationWarning, stacklevel=2)
+            given = dict(stem=stem, channels=tuple(channels), proj_preact=proj_preact, final_norm=final_norm)
+            if given != CIFAR_ARGS:
+                raise ValueError(f'stem_type={stem_type!r} sets stem, channels, proj_preact and final_norm; '
+                                 f'pass either stem_type or those arguments, got {given}')
             args = _STEM_TYPES[stem_type]
             stem, channels, proj_preact, final_norm = (
                 args['stem'], args['channels'], args['proj_preact'], args['final_norm'])

@@ -70,7 +70,7 @@ class LambdaCoefficients(Coefficients):
 
     With ``keep_zero_stable`` the stored parameter is ``lam_raw`` and lambda is
     ``1/3 + softplus(lam_raw)`` (for an initial lambda > 1/3) or ``-1 - softplus(lam_raw)``
-    (for an initial lambda <= -1).  Whatever the optimizer does, lambda then stays strictly
+    (for an initial lambda < -1).  Whatever the optimizer does, lambda then stays strictly
     inside the branch of the zero-stable set (-inf, -1] U (1/3, inf) it started in, with
     smooth, never-zero gradients (a clamp would stop learning at the edge).
     """
@@ -86,8 +86,9 @@ class LambdaCoefficients(Coefficients):
                 self.edge, self.sign = -1.0, -1.0
             else:
                 raise ValueError(
-                    f'keep_zero_stable=True needs an initial lambda inside the zero-stable set '
-                    f'(-inf, -1) U (1/3, inf), got {init}')
+                    f'keep_zero_stable=True needs an initial lambda strictly inside the zero-stable set '
+                    f'(-inf, -1] U (1/3, inf), i.e. in (-inf, -1) U (1/3, inf), which its parametrization '
+                    f'can reach; got {init}')
             raw = _softplus_inverse(self.sign * (init - self.edge))
             self.lam_raw = nn.Parameter(torch.full((1,), raw))
         else:
