@@ -2,6 +2,7 @@
 kill-and-resume, stopping on a non-finite loss, and weight averaging (SWA); on synthetic
 ImageFolders: the initialization and the CIFAR-100 statistics from training to loading."""
 
+import argparse
 import json
 import os
 import signal
@@ -271,6 +272,35 @@ def test_paper_recipe_is_the_default():
     assert (args.schedule, args.ema_decay, args.nesterov, args.label_smoothing) == ('onecycle', 0.0, False, 0.0)
 
 
+@pytest.mark.parametrize('schedule', ['onecycle', 'step'])
+def test_swa_holds_its_rate_after_the_schedule(schedule):
+    """The averaged epochs run at --swa-lr; before them onecycle completes its own cycle, step is unchanged."""
+    epochs, swa_epochs, steps = 8, 2, 3
+    args = cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y', '--recipe', 'fast',
+                             '--schedule', schedule, '--epochs', str(epochs), '--swa-epochs', str(swa_epochs),
+                             '--swa-lr', '0.05'])
+
+    def rates(scheduler_args, total):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.lr)
+        scheduler, seen = cifar.make_scheduler(optimizer, scheduler_args, steps), []
+        for _ in range(total):
+            seen.append(optimizer.param_groups[0]['lr'])
+            optimizer.step()
+            scheduler.step()
+        return seen
+
+    per_epoch = steps if schedule == 'onecycle' else 1
+    averaged = swa_epochs * per_epoch
+    with_swa = rates(args, epochs * per_epoch)
+    assert with_swa[-averaged:] == [0.05] * averaged
+    if schedule == 'onecycle':  # the whole cycle, peak and annealing, before the averaged epochs
+        cycle = argparse.Namespace(**{**vars(args), 'epochs': epochs - swa_epochs, 'swa_epochs': 0})
+        assert with_swa[:-averaged] == rates(cycle, (epochs - swa_epochs) * steps)
+        assert max(with_swa) > 0.95 * args.lr and min(with_swa[:-averaged]) < 1e-3
+    else:
+        assert with_swa[:-averaged] == [0.4] * 4 + [pytest.approx(0.04)] * 2
+
+
 @pytest.mark.parametrize('flags, message', [
     (['--label-smoothing', '1'], r'--label-smoothing must be in \[0, 1\)'),
     (['--ema-decay', '1.5'], r'--ema-decay must be in \[0, 1\)'),
@@ -278,6 +308,12 @@ def test_paper_recipe_is_the_default():
     (['--ema-decay', '0.99', '--swa-epochs', '2', '--swa-lr', '0.01'], '--ema-decay and --swa-epochs both average'),
     (['--epochs', '2', '--swa-epochs', '2', '--swa-lr', '0.01'], 'below --epochs'),
     (['--epochs', '2', '--swa-epochs', '1'], 'needs --swa-lr'),
+    (['--swa-lr', '0.01'], 'give --swa-epochs too'),
+    (['--lr', '0'], '--lr must be positive, got 0.0'),
+    (['--epochs', '2', '--swa-epochs', '1', '--swa-lr', '-1'], '--swa-lr must be positive'),
+    (['--momentum', '1'], r'--momentum must be in \[0, 1\)'),
+    (['--recipe', 'fast', '--momentum', '0'], '--nesterov needs a positive --momentum'),
+    (['--weight-decay=-1e-4'], '--weight-decay must be at least 0'),
     (['--epochs', '-1'], '--epochs must be positive, got -1'),
     (['--batch-size', '0'], '--batch-size must be positive, got 0'),
     (['--train-subset', '0'], '--train-subset must be positive'),

@@ -20,8 +20,9 @@ whoever loads the weights through that tag normalize with the same mean and std.
 With --ema-decay D the weights' exponential moving average (decay D per step once timm's
 warm-up of the decay reaches it) is kept, logged as 'ema_test_acc' and written as the output.
 With --swa-epochs K the last K epochs hold the learning rate at --swa-lr and average the
-weights at the end of each (stochastic weight averaging, torch.optim.swa_utils); the
-average, with its batch-norm statistics recomputed on the training data, is the output.
+weights at the end of each (stochastic weight averaging, torch.optim.swa_utils; a onecycle
+schedule completes its cycle in the epochs before them); the average, with its batch-norm
+statistics recomputed on the training data, is the output.
 
 Output (OUT = --output):
   OUT/args.json          the parsed command line (the recipe), with 'init', the initialization
@@ -137,6 +138,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         value = getattr(args, flag)
         if value is not None and value < 1:
             fail(f'--{flag.replace("_", "-")} must be positive, got {value}')
+    for flag in ('lr', 'swa_lr'):
+        value = getattr(args, flag)
+        if value is not None and not value > 0:
+            fail(f'--{flag.replace("_", "-")} must be positive, got {value}')
+    if not 0 <= args.momentum < 1:
+        fail(f'--momentum must be in [0, 1), got {args.momentum}')
+    if args.nesterov and not args.momentum:
+        fail('--nesterov needs a positive --momentum; pass --no-nesterov for plain SGD')
+    if args.weight_decay < 0:
+        fail(f'--weight-decay must be at least 0, got {args.weight_decay}')
     if not 0 <= args.label_smoothing < 1:
         fail(f'--label-smoothing must be in [0, 1), got {args.label_smoothing}')
     if not 0 <= args.ema_decay < 1:
@@ -149,6 +160,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         fail(f'--swa-epochs {args.swa_epochs} must be at least 0 and below --epochs {args.epochs}')
     if args.swa_epochs and args.swa_lr is None:
         fail('--swa-epochs needs --swa-lr, the learning rate of the averaged epochs')
+    if args.swa_lr is not None and not args.swa_epochs:
+        fail('--swa-lr is the learning rate of the averaged epochs; give --swa-epochs too, or drop it')
     try:  # the command line's mistakes show now, not after the data are decoded
         model_name(args)
         model_kwargs(args)
@@ -202,19 +215,27 @@ def fail(message: str) -> NoReturn:
 
 
 def make_scheduler(optimizer, args, steps_per_epoch: int):
-    """The learning-rate schedule; a onecycle schedule is stepped after every step, the others after every epoch."""
+    """The learning-rate schedule; a onecycle schedule is stepped after every step, the others after every epoch.
+
+    With --swa-epochs the averaged epochs hold --swa-lr: a onecycle schedule completes its cycle
+    in the epochs before them, the step and cosine schedules are cut off where they begin.
+    """
+    swa_start = args.epochs - args.swa_epochs
     if args.schedule == 'onecycle':
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
-                                                   pct_start=args.warmup_fraction, cycle_momentum=False)
-    if args.schedule == 'cosine':
+        swa_start *= steps_per_epoch
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=swa_start,
+                                                       pct_start=args.warmup_fraction, cycle_momentum=False)
+    elif args.schedule == 'cosine':
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     else:
         milestones = [args.epochs // 2, args.epochs * 3 // 4]
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
     if not args.swa_epochs:
         return schedule
-    swa = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=args.swa_lr / args.lr, total_iters=args.swa_epochs)
-    return torch.optim.lr_scheduler.SequentialLR(optimizer, [schedule, swa], milestones=[args.epochs - args.swa_epochs])
+    # a factor on the base rate the first schedule set ('initial_lr': --lr, or onecycle's starting rate)
+    factor = args.swa_lr / optimizer.param_groups[0]['initial_lr']
+    hold = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: factor)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [schedule, hold], milestones=[swa_start])
 
 
 def scheme_record(model) -> dict:
