@@ -49,6 +49,8 @@ def test_shipped_files_and_provenance(name_tag):
     log = [json.loads(line) for line in (WEIGHTS_DIR / f'{name_tag}.log.jsonl').read_text().splitlines()]
     assert len(log) == record['epochs'] == sum(s['epochs'] for s in record['stages'])
     assert log[-1] == record['final_epoch']
+    # the record ships in the package: it names the data as the commands do, no path of the training machine
+    assert [s['recipe']['data_dir'] for s in record['stages']] == ['DATA'] * len(record['stages'])
     cfg = timm.create_model(name_tag).pretrained_cfg
     assert cfg['file'] == str(path) and cfg['hf_hub_id'] == f'{HF_ORGANIZATION}/{name_tag}'
 

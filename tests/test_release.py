@@ -122,6 +122,23 @@ def test_fast_recipe_command_spells_out_every_value():
     assert {k: getattr(args, k) for k in cifar.RECIPES['fast']} == cifar.RECIPES['fast']
 
 
+@pytest.mark.parametrize('flags', [
+    ['--recipe', 'fast', '--no-nesterov', '--label-smoothing', '0', '--train-subset', '100', '--amp'],
+    ['--recipe', 'fast', '--ema-decay', '0.99', '--test-subset', '50'],
+    ['--nesterov', '--label-smoothing', '0.2', '--schedule', 'onecycle', '--warmup-fraction', '0.3'],
+    ['--epochs', '4', '--swa-epochs', '2', '--swa-lr', '0.01'],
+])
+def test_command_rebuilds_every_value_of_the_run(flags):
+    """Overrides of a preset's values, in either direction, survive into the recorded command."""
+    base = ['--model', 'preresnet_20', '--data-dir', 'DATA', '--output', 'runs/p20']
+    recipe = {**vars(cifar.parse_args([*base, *flags])), 'init': 'reference'}  # as args.json holds it
+    command = release.train_commands([{'recipe': recipe}])[0].split()
+    assert command[:2] == ['python', 'train/cifar.py']
+    rebuilt = vars(cifar.parse_args(command[2:]))
+    for key in (*cifar.RUN_FLAGS, 'amp', 'channels_last'):
+        assert rebuilt[key] == recipe[key], key
+
+
 def test_start_record_names_a_released_weight_or_the_command(tmp_path):
     start = tmp_path / 'run' / 'model.safetensors'
     start.parent.mkdir()
@@ -192,6 +209,13 @@ def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
     assert logs3[:3] == logs and [(line['stage'], line['epoch']) for line in logs3[3:]] == [(3, 1), (3, 2)]
     with pytest.raises(SystemExit, match='neither in a train/cifar.py run'):
         release.released_stages(first / 'model.safetensors')
+
+    # Released over the weight it continued from: the old file goes, once the new one is in place.
+    assert release.main(['--run', str(third), '--name', 'preresnet_20.cifar10', '--data-dir', str(data),
+                         '--hardware', 'test machine', '--attack-images', '10', '--weights-dir', str(weights)]) == 0
+    assert [p.name for p in weights.glob('preresnet_20.cifar10-*.safetensors')] == \
+        [f"preresnet_20.cifar10-{record3['sha256']}.safetensors"]
+    assert json.loads((weights / 'preresnet_20.cifar10.json').read_text())['sha256'] == record3['sha256']
 
 
 def test_init_from_must_fit_the_model(tmp_path):

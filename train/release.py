@@ -125,6 +125,23 @@ def released_stages(weights: Path) -> list[dict]:
             for i, stage in enumerate(record['stages'], start=1)]
 
 
+def _spelled_out(recipe: dict, key: str) -> bool:
+    """Whether a command writes this train/cifar.py value: every one that can differ from what the
+    command's preset fills in.  Keys a record predates are absent, as the run had their default."""
+    value = recipe[key]
+    if key not in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'warmup_fraction',
+                   'label_smoothing', 'ema_decay', 'swa_epochs', 'swa_lr', 'seed', 'train_subset', 'test_subset') \
+            or value is None:
+        return False
+    if key == 'warmup_fraction':
+        return recipe['schedule'] == 'onecycle'  # no other schedule reads it
+    if key in ('ema_decay', 'swa_epochs'):
+        return bool(value)  # 0, off, in every preset
+    if key == 'label_smoothing':
+        return bool(value) or recipe.get('recipe', 'paper') != 'paper'  # 0 is the paper's, not every preset's
+    return True
+
+
 def train_commands(stages: list[dict]) -> list[str]:
     """The train/cifar.py command lines that reproduce the stages, each from the one before.
 
@@ -135,13 +152,13 @@ def train_commands(stages: list[dict]) -> list[str]:
     commands, previous = [], None
     for stage in stages:
         recipe = stage['recipe']
-        flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items()
-                         if k in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'seed')
-                         or k in ('swa_epochs', 'swa_lr') and recipe.get('swa_epochs')
-                         or k in ('label_smoothing', 'ema_decay') and v
-                         or k == 'warmup_fraction' and recipe['schedule'] == 'onecycle')
+        flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items() if _spelled_out(recipe, k))
         if recipe.get('nesterov'):
             flags += ' --nesterov'
+        elif 'nesterov' in recipe and recipe.get('recipe', 'paper') != 'paper':
+            flags += ' --no-nesterov'  # another preset may default to Nesterov momentum
+        if recipe.get('amp'):
+            flags += ' --amp'
         if recipe.get('recipe', 'paper') != 'paper':  # the preset's name, for the reader; every value is spelled out
             flags = f"--recipe {recipe['recipe']} {flags}"
         if recipe.get('dataset', 'cifar10') != 'cifar10':
@@ -367,14 +384,16 @@ def main(argv=None) -> int:
         **measure(weights, args.name, args.data_dir, args.attack_images),
         'paper': paper_reference(model),
     }
-    for old in args.weights_dir.glob(f'{args.name}-*.safetensors'):
-        old.unlink()
-    with atomic_path(args.weights_dir / f'{args.name}-{sha}.safetensors') as tmp:
+    packaged = args.weights_dir / f'{args.name}-{sha}.safetensors'
+    with atomic_path(packaged) as tmp:
         shutil.copyfile(weights, tmp)
     with atomic_path(args.weights_dir / f'{args.name}.log.jsonl') as tmp:
         tmp.write_text(''.join(json.dumps(line) + '\n' for line in log))
     with atomic_path(args.weights_dir / f'{args.name}.json') as tmp:
         tmp.write_text(json.dumps(record, indent=2) + '\n')
+    for old in args.weights_dir.glob(f'{args.name}-*.safetensors'):  # only once the new weight and record are in place
+        if old != packaged:
+            old.unlink()
     if args.weights_dir == WEIGHTS_DIR:
         update_model_card()
     print(json.dumps({k: record[k] for k in ('name', 'test', 'test_flip', 'noise', 'attacks')}, indent=2))
