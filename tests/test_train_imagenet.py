@@ -108,6 +108,24 @@ def test_amp_defaults_to_on_for_cuda_only(data_root):
     assert parse(data_root, '--model', 'zerosnet18', '--amp').amp is True
 
 
+def test_optimizer_is_the_papers_heavy_ball_sgd(data_root):
+    args = parse(data_root, '--model', 'zerosnet_tra18', '--lr', '0.1')
+    model = timm.create_model('zerosnet_tra18', num_classes=3)
+    optimizer = imagenet.create_optimizer(model, args)
+    assert type(optimizer) is torch.optim.SGD
+    assert all(g['momentum'] == 0.9 and g['nesterov'] is False and g['lr'] == 0.1 for g in optimizer.param_groups)
+    decay = {id(p) for g in optimizer.param_groups if g['weight_decay'] == 4e-5 for p in g['params']}
+    assert decay == {id(p) for p in model.parameters() if p.ndim > 1}  # no decay on biases, norms, lambdas
+
+
+def test_reference_initialization_unless_zero_init_last(data_root, capsys):
+    assert parse(data_root, '--model', 'zerosnet18').init == 'reference'
+    assert parse(data_root, '--model', 'zerosnet18', '--zero-init-last').init == 'zero_init_last'
+    with pytest.raises(SystemExit):
+        parse(data_root, '--model', 'zerosnet18', '--model-kwargs', 'zero_init_last=true')
+    assert 'pass --zero-init-last' in capsys.readouterr().err
+
+
 @pytest.mark.parametrize('extra, message', [
     (['--model', 'zerosnet18', '-b', '0'], '-b/--batch-size 0: must be a positive integer'),
     (['--model', 'zerosnet18', '--lr', '-1'], '--lr -1.0: must be positive'),
@@ -174,3 +192,23 @@ def test_two_process_gloo_run_with_the_default_lr_and_resume(image_folder, tmp_p
     assert 'the resumed run keeps its base lr 0.003125' in result.stderr
     assert 'epoch 3:' in result.stderr + result.stdout
     assert len((out / 'summary.csv').read_text().splitlines()) == 5  # header + four epochs
+
+
+@needs_data
+def test_model_ema_is_the_output_and_both_accuracies_are_logged(image_folder, tmp_path):
+    out = tmp_path / 'ema'
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'train' / 'imagenet.py'), '--data-dir', str(image_folder), '--model', 'zerosnet18',
+         '--img-size', '32', '-b', '8', '--epochs', '2', '--warmup-epochs', '1', '--workers', '0', '--device', 'cpu',
+         '--model-ema', '--model-ema-decay', '0.5', '--output', str(out)],
+        env={**os.environ, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert yaml.safe_load((out / 'args.yaml').read_text())['init'] == 'reference'
+    rows = list(csv.DictReader((out / 'summary.csv').open()))
+    assert len(rows) == 2 and {'eval_top1', 'eval_ema_top1', 'eval_ema_top5'} <= rows[0].keys()
+    # model.safetensors holds the average, not the last trained weights
+    state = torch.load(out / 'last.pth.tar', map_location='cpu', weights_only=True)
+    saved = timm.create_model('zerosnet18', num_classes=3, pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors'), num_classes=3))
+    assert all(torch.equal(saved.state_dict()[k], v) for k, v in state['state_dict_ema'].items())
+    assert not all(torch.equal(saved.state_dict()[k], v) for k, v in state['state_dict'].items())

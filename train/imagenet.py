@@ -3,9 +3,11 @@
     torchrun --nproc_per_node 8 train/imagenet.py --data-dir /data/imagenet --model zerosnet50
     python train/imagenet.py --data-dir DIR --model zerosnet18 --device cpu      # one process
 
-The paper's recipe: SGD with momentum 0.9, weight decay 4e-5 (not on biases and norm
-layers), cosine decay with a 5-epoch warm-up, 150 epochs, mixed precision, 8 GPUs with
-lr / batch size per GPU 0.2 / 128 (18 layers), 0.1 / 64 (34 layers), 0.05 / 32 (50 and deeper).
+The paper's recipe: SGD with momentum 0.9 (not Nesterov's), weight decay 4e-5 (not on biases
+and norm layers), cosine decay with a 5-epoch warm-up, 150 epochs, mixed precision, 8 GPUs with
+lr / batch size per GPU 0.2 / 128 (18 layers), 0.1 / 64 (34 layers), 0.05 / 32 (50 and deeper),
+from the reference code's initialization (Kaiming normal everywhere; --zero-init-last starts
+each residual branch's last convolution at zero instead, timm's convention).
 
 Learning rate. The paper's lr belongs to its global batch (per-GPU batch x 8 GPUs: 1024, 512
 and 256), and all three settings come to the same lr per image, 0.1 per 512 images. Without
@@ -36,7 +38,9 @@ distributed set-up (NCCL on GPUs, gloo on the CPU, from the torchrun environment
 SyncBatchNorm conversion, model EMA and CheckpointSaver.
 Output: OUT/args.yaml (the parsed and derived settings), OUT/last.pth.tar (resume with
 --resume OUT/last.pth.tar), the best checkpoints, OUT/summary.csv, and OUT/model.safetensors
-with the final weights.
+with the final weights. With --model-ema the average is the output: summary.csv gives the
+trained weights' accuracy (eval_*) and the average's (eval_ema_*), and the best checkpoints
+are ranked by the average's top-1.
 """
 
 import argparse
@@ -99,6 +103,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--data-dir', required=True, help='ImageFolder root with train/ and val/ (or validation/)')
     p.add_argument('--model', required=True, help='a registered name, e.g. zerosnet50')
     p.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V')
+    p.add_argument('--zero-init-last', action='store_true',
+                   help="start each residual branch's last convolution at zero (timm's convention) instead of the "
+                        "reference code's initialization the paper trained with")
     p.add_argument('--num-classes', type=int, help='default: the number of class folders in train/')
     p.add_argument('--img-size', type=int, default=224)
     p.add_argument('-b', '--batch-size', type=int, help="per process; default: the paper's per-GPU batch by depth")
@@ -139,9 +146,12 @@ def parse_args(argv=None) -> argparse.Namespace:
             p.error(f'{flag} {value}: must be positive')
 
     try:
-        parse_model_kwargs(args.model_kwargs)  # fail here, before any process group starts
+        kwargs = parse_model_kwargs(args.model_kwargs)  # fail here, before any process group starts
     except ValueError as e:
         p.error(str(e))
+    if 'zero_init_last' in kwargs:
+        p.error('--model-kwargs zero_init_last: pass --zero-init-last (or nothing, for the reference initialization)')
+    args.init = 'zero_init_last' if args.zero_init_last else 'reference'
 
     found = re.search(r'(\d+)$', args.model)
     lr, batch = RECIPE.get(int(found.group(1)) if found else 50, RECIPE[50])
@@ -149,6 +159,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.lr_base = args.lr_base or lr
     args.lr_base_size = args.lr_base_size or batch * PAPER_GPUS
     return args
+
+
+def create_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.optim.Optimizer:
+    """SGD with (heavy-ball) momentum; timm leaves biases and norm weights (every 1-d parameter) out
+    of weight decay, as the paper's script does.  (timm's 'sgd' would be Nesterov's.)"""
+    return create_optimizer_v2(model, opt='momentum', lr=args.lr, weight_decay=args.weight_decay,
+                               momentum=args.momentum)
 
 
 def create_loaders(model, dataset_train, dataset_eval, args, device):
@@ -233,7 +250,8 @@ def main(argv=None) -> int:
     dataset_eval = create_dataset('', root=args.data_dir, split='validation')
     num_classes = args.num_classes or len(dataset_train.reader.class_to_idx)
     try:
-        model = create_model(args.model, parse_model_kwargs(args.model_kwargs), num_classes=num_classes)
+        model = create_model(args.model, parse_model_kwargs(args.model_kwargs), num_classes=num_classes,
+                             zero_init_last=args.zero_init_last)
     except ValueError as e:
         sys.exit(f'imagenet.py: error: {e}')
     model.to(device)
@@ -241,8 +259,7 @@ def main(argv=None) -> int:
         model = convert_sync_batchnorm(model)
     loader_train, loader_eval = create_loaders(model, dataset_train, dataset_eval, args, device)
 
-    # timm leaves biases and norm weights (every 1-d parameter) out of weight decay, as the paper's script does
-    optimizer = create_optimizer_v2(model, opt='sgd', lr=args.lr, weight_decay=args.weight_decay, momentum=args.momentum)
+    optimizer = create_optimizer(model, args)
     amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
     amp_autocast = partial(torch.autocast, device_type=device.type, dtype=amp_dtype) if args.amp else nullcontext
     # float16 gradients need loss scaling; bfloat16 has float32's range and does not
@@ -288,16 +305,22 @@ def main(argv=None) -> int:
             return 3
         if args.distributed:
             utils.distribute_bn(model, args.world_size, reduce=True)  # one set of BN statistics
-        eval_metrics = validate(model_ema if model_ema is not None else model, loader_eval, args, device, amp_autocast)
+        eval_metrics = validate(model, loader_eval, args, device, amp_autocast)
+        output_metrics = eval_metrics  # those of the weights the run writes out
+        if model_ema is not None:
+            output_metrics = validate(model_ema.module, loader_eval, args, device, amp_autocast)
+            eval_metrics = {**eval_metrics, **{f'ema_{k}': v for k, v in output_metrics.items()}}
         if saver is not None:
             utils.update_summary(epoch, train_metrics, {**eval_metrics, 'seconds': time.perf_counter() - started},
                                  filename=str(out / 'summary.csv'), lr=optimizer.param_groups[0]['lr'],
                                  write_header=epoch == 0)
-            saver.save_checkpoint(epoch, metric=eval_metrics['top1'])
-            _logger.info(f'epoch {epoch}: top-1 {eval_metrics["top1"]:.2f} top-5 {eval_metrics["top5"]:.2f}')
+            saver.save_checkpoint(epoch, metric=output_metrics['top1'])
+            _logger.info(f'epoch {epoch}: top-1 {eval_metrics["top1"]:.2f} top-5 {eval_metrics["top5"]:.2f}'
+                         + (f'; average top-1 {output_metrics["top1"]:.2f} top-5 {output_metrics["top5"]:.2f}'
+                            if model_ema is not None else ''))
 
     if saver is not None:
-        final = model.module if args.distributed else model
+        final = model_ema.module if model_ema is not None else model.module if args.distributed else model
         with atomic_path(out / 'model.safetensors') as tmp:
             save_file({k: v.detach().contiguous().cpu() for k, v in final.state_dict().items()}, str(tmp),
                       metadata={'model': args.model})
