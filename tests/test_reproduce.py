@@ -10,7 +10,7 @@ import pytest
 import timm
 from safetensors.torch import save_file
 
-from train import reproduce
+from train import cifar, reproduce
 from zerosnet_zoo import cli, paper, stability
 from zerosnet_zoo.data import SAMPLE_DIR
 
@@ -232,6 +232,30 @@ def test_driver_skips_finished_runs_resumes_interrupted_ones_and_refuses_other_b
     assert '--resume' in started['k1.5-seed0'] and '--resume' not in started['k0.5-seed0']
     with pytest.raises(SystemExit, match='holds a run at another budget \\(epochs 2, asked for 3\\)'):
         reproduce.main([*argv[:5], '3', *argv[6:]])
+    # a value that --extra changes counts too: the finished run had the paper's lr
+    recorded = json.loads((finished / 'args.json').read_text())
+    (finished / 'args.json').write_text(json.dumps({**recorded, 'lr': 0.1}))
+    with pytest.raises(SystemExit, match='holds a run at another budget \\(lr 0.1, asked for 0.05\\)'):
+        reproduce.main([*argv, '--extra', '--lr', '0.05'])
+    with pytest.raises(SystemExit, match='--label-smoothing must be in'):  # a mistake in --extra, before training
+        reproduce.main([*argv, '--extra', '--label-smoothing', '2'])
+
+
+@pytest.mark.parametrize('status, diverged', [(cifar.DIVERGED, True), (1, False), (2, False)])
+def test_only_a_non_finite_loss_counts_as_diverged(tmp_path, monkeypatch, status, diverged):
+    def failing(cmd):
+        raise subprocess.CalledProcessError(status, cmd)
+    monkeypatch.setattr(reproduce, 'run', failing)
+    argv = ['--table', '2', '--depth', '20', '--epochs', '2', '--seeds', '0', '--data-dir', str(SAMPLE_DIR),
+            '--output', str(tmp_path)]
+    if diverged:
+        assert reproduce.main(argv) == 0
+        summary = json.loads((tmp_path / 'table2' / 'summary.json').read_text())
+        assert [r['accs'] for r in summary['rows']] == [[10.0]] * 4  # chance, for every setting
+    else:
+        with pytest.raises(SystemExit, match=f'train/cifar.py failed \\(exit {status}\\)'):
+            reproduce.main(argv)
+        assert not (tmp_path / 'table2' / 'summary.json').exists()
 
 
 @pytest.mark.filterwarnings('ignore::zerosnet_zoo.stability.ZeroStabilityWarning')  # schemes 1-4

@@ -196,6 +196,8 @@ def model_kwargs(args: argparse.Namespace) -> tuple[dict, bool]:
     return kwargs, zero_init_last
 
 
+DIVERGED = 3  # the exit status of a run stopped by a non-finite loss
+
 # What fixes a run's result, and so must be the same when it is resumed.
 RUN_FLAGS = ('model', 'model_kwargs', 'dataset', 'recipe', *RECIPES['fast'], 'seed', 'train_subset', 'test_subset')
 
@@ -365,7 +367,7 @@ def main(argv=None) -> int:
                       f'The last good state (after epoch {start_epoch if not records else records[-1]["epoch"]}) '
                       f'is kept in {ckpt_path if ckpt_path.exists() else out}; lower --lr or check the scheme.',
                       file=sys.stderr)
-                return 3
+                return DIVERGED
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -8,8 +8,9 @@ DATA is a CIFAR-10 root: an ImageFolder with train/ and test/ (for instance CIFA
 re-encoded as JPEG quality 75) or a torchvision CIFAR-10 root.  Each setting is trained by
 train/cifar.py in its own directory (OUT/tableN/NAME-seedS); finished runs are skipped and
 interrupted ones resumed when the command is repeated, and --jobs trains several side by side.
-A folder trained at another budget (model, scheme, epochs, seed, batch size or subsets) is
-refused rather than reused.
+A folder trained with another recipe (model, scheme, epochs, seed, batch size, subsets, or
+any train/cifar.py value --extra changes) is refused rather than reused.  A run that stops
+with a non-finite loss counts as diverged (chance accuracy); any other failure stops the driver.
 
 Tables 1-3 sweep one scheme parameter of one network (Table 1: alpha of PreResNet; Table 2:
 k of LM-ResNet, eq. (8); Tables 3 and 6: the ten third-order schemes of Table 10 in
@@ -47,6 +48,11 @@ from zerosnet_zoo.cli import checkpoint_model
 from zerosnet_zoo.data import load_split
 from zerosnet_zoo.evaluate import NOISES, evaluate
 from zerosnet_zoo.files import atomic_path
+
+if __package__:  # imported as train.reproduce (the tests)
+    from . import cifar
+else:  # run as python train/reproduce.py, whose folder is on sys.path
+    import cifar
 
 HERE = Path(__file__).resolve().parent
 
@@ -171,13 +177,16 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(',')]
     table_dir = Path(args.output) / f'table{args.table}'
     runs_dir = Path(args.output) / f'table{RUNS_OF.get(args.table, args.table)}'
-    runs = [(row, seed, runs_dir / f'{row["name"]}-seed{seed}') for row in rows for seed in seeds]
-    for row, seed, out in runs:
-        if problem := _budget_mismatch(out, _recorded_args(row, seed, args)):
+    runs = [(runs_dir / f'{row["name"]}-seed{seed}', _command(row, seed, runs_dir / f'{row["name"]}-seed{seed}', args))
+            for row in rows for seed in seeds]
+    for out, command in runs:
+        if problem := _recipe_mismatch(out, command):
             fail(f'{out} holds a run at another budget ({problem}); pass another --output or remove that folder')
-    pending = [(row, seed, out) for row, seed, out in runs if not (out / 'model.safetensors').exists()]
+    pending = [(out, command) for out, command in runs if not (out / 'model.safetensors').exists()]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each worker waits on one training process
-        list(pool.map(lambda r: _train(*r, args), pending))
+        failures = [f for f in pool.map(lambda r: _train(*r), pending) if f]
+    if failures:
+        fail('; '.join(failures))
     results = []
     for row in rows:
         accs, noise = [], []
@@ -248,21 +257,28 @@ def _model_kwargs(row: dict) -> list[str]:
     return [*row['kwargs'], 'zero_init_last=false']
 
 
-def _recorded_args(row: dict, seed: int, args) -> dict:
-    """The train/cifar.py arguments that fix a run's budget, as its args.json records them."""
-    return {'model': row['model'], 'model_kwargs': _model_kwargs(row), 'epochs': args.epochs,
-            'seed': seed, 'batch_size': args.batch_size, 'train_subset': args.train_subset,
-            'test_subset': args.test_subset}
+def _command(row: dict, seed: int, out: Path, args) -> list[str]:
+    """The train/cifar.py command line of one run (without --resume)."""
+    cmd = [sys.executable, str(HERE / 'cifar.py'), '--model', row['model'],
+           '--model-kwargs', *_model_kwargs(row),  # ends with the reference init
+           '--data-dir', args.data_dir, '--epochs', str(args.epochs), '--seed', str(seed),
+           '--batch-size', str(args.batch_size), '--output', str(out), *args.extra]
+    cmd += ['--train-subset', str(args.train_subset)] if args.train_subset else []
+    cmd += ['--test-subset', str(args.test_subset)] if args.test_subset else []
+    return cmd
 
 
-def _budget_mismatch(out: Path, expected: dict) -> str | None:
-    """What differs between the run recorded in ``out`` and ``expected`` (None if nothing, or no run)."""
+def _recipe_mismatch(out: Path, command: list[str]) -> str | None:
+    """What differs between the run recorded in ``out`` and the one ``command`` would train, in what
+    fixes the result (None if nothing, or no run).  Parsing the command also stops a mistake in
+    --extra here, before any training starts."""
+    expected = vars(cifar.parse_args(command[2:]))
     if not (out / 'args.json').exists():
         return None
     recorded = json.loads((out / 'args.json').read_text())
-    for key, value in expected.items():
-        if recorded.get(key) != value:
-            return f'{key} {recorded.get(key)!r}, asked for {value!r}'
+    for key in cifar.RUN_FLAGS:
+        if key in recorded and recorded[key] != expected[key]:
+            return f'{key} {recorded[key]!r}, asked for {expected[key]!r}'
     return None
 
 
@@ -271,19 +287,15 @@ def _read_log(out: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _train(row: dict, seed: int, out: Path, args) -> None:
-    recorded = _recorded_args(row, seed, args)
-    cmd = [sys.executable, str(HERE / 'cifar.py'), '--model', row['model'],
-           '--model-kwargs', *recorded['model_kwargs'],  # ends with the reference init
-           '--data-dir', args.data_dir, '--epochs', str(args.epochs), '--seed', str(seed),
-           '--batch-size', str(args.batch_size), '--output', str(out), *args.extra]
-    cmd += ['--train-subset', str(args.train_subset)] if args.train_subset else []
-    cmd += ['--test-subset', str(args.test_subset)] if args.test_subset else []
-    cmd += ['--resume'] if (out / 'checkpoint.pt').exists() else []
+def _train(out: Path, command: list[str]) -> str | None:
+    """Train (or resume) one run; a failure other than divergence, as a message."""
     try:
-        run(cmd)
+        run([*command, *(['--resume'] if (out / 'checkpoint.pt').exists() else [])])
     except subprocess.CalledProcessError as e:
-        print(f'{out}: training stopped (exit {e.returncode}); counted as diverged', file=sys.stderr)
+        if e.returncode != cifar.DIVERGED:
+            return f'{out}: train/cifar.py failed (exit {e.returncode}); see its output above'
+        print(f'{out}: training stopped at a non-finite loss; counted as diverged', file=sys.stderr)
+    return None
 
 
 def _noise_eval(row: dict, out: Path, args) -> dict:
