@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from zerosnet_zoo import cli
+from zerosnet_zoo import building, cli
 
 
 def run_json(capsys, *argv):
@@ -87,7 +87,7 @@ def test_info(capsys):
     ('avg', 'avg'), ('a,b', 'a,b'), ('1,x', '1,x'), ('', ''),
 ])
 def test_parse_model_kwargs_values(text, value):
-    (parsed,) = cli.parse_model_kwargs([f'key={text}']).values()
+    (parsed,) = building.parse_model_kwargs([f'key={text}']).values()
     assert parsed == value and type(parsed) is type(value)
     if isinstance(value, tuple):  # a tuple is all ints or all floats
         assert {type(v) for v in parsed} == {type(v) for v in value} and len({type(v) for v in parsed}) == 1
@@ -98,7 +98,7 @@ def test_parse_model_kwargs_values(text, value):
 ])
 def test_parse_model_kwargs_rejects(items, message):
     with pytest.raises(ValueError, match=message):
-        cli.parse_model_kwargs(items)
+        building.parse_model_kwargs(items)
 
 
 def test_info_with_integer_model_kwargs(capsys):
@@ -128,7 +128,7 @@ def test_create_model_lets_bugs_through(monkeypatch):
 
     monkeypatch.setattr(timm, 'create_model', broken)
     with pytest.raises(TypeError, match='unsupported operand'):
-        cli.create_model('zerosnet_opt_20', {'lam': -1.2})
+        building.create_model('zerosnet_opt_20', {'lam': -1.2})
     monkeypatch.setattr(timm, 'create_model', lambda name, **kwargs: 1 / 0)
     with pytest.raises(ZeroDivisionError):
-        cli.create_model('zerosnet_opt_20', {'lam': -1.2})
+        building.create_model('zerosnet_opt_20', {'lam': -1.2})

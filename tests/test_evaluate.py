@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from zerosnet_zoo import cli
+from zerosnet_zoo import building, cli
 from zerosnet_zoo.data import SAMPLE_DIR, load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import NOISES, accuracy, add_noise, adversarial, evaluate, noise_accuracy, topk_accuracy
 
@@ -139,7 +139,7 @@ def _run_checkpoint(path: Path, dataset: str, model_kwargs: list[str]) -> None:
     """A checkpoint with the metadata train/cifar.py writes."""
     cfg = timm.models.get_pretrained_cfg(f'zerosnet_opt_20.{dataset}')
     torch.manual_seed(0)
-    model = timm.create_model('zerosnet_opt_20', num_classes=cfg.num_classes, **cli.parse_model_kwargs(model_kwargs))
+    model = timm.create_model('zerosnet_opt_20', num_classes=cfg.num_classes, **building.parse_model_kwargs(model_kwargs))
     save_file(model.state_dict(), str(path), metadata={
         'model': 'zerosnet_opt_20', 'model_kwargs': json.dumps(model_kwargs), 'dataset': dataset, 'epochs': '1',
         'init': 'reference', 'mean': json.dumps(list(cfg.mean)), 'std': json.dumps(list(cfg.std))})
@@ -147,13 +147,13 @@ def _run_checkpoint(path: Path, dataset: str, model_kwargs: list[str]) -> None:
 
 def test_eval_takes_model_and_statistics_from_the_run(tmp_path, capsys, monkeypatch):
     built = []
-    create_model = cli.create_model
+    create_model = building.create_model
 
     def spy(name, model_kwargs, **kwargs):
         built.append((name, dict(model_kwargs)))
         return create_model(name, model_kwargs, **kwargs)
 
-    monkeypatch.setattr(cli, 'create_model', spy)
+    monkeypatch.setattr(building, 'create_model', spy)
     path = tmp_path / 'model.safetensors'
     _run_checkpoint(path, 'cifar10', ['lam=-1.2'])
     assert cli.main(['eval', '--checkpoint', str(path), '--limit', '10', '--json']) == 0

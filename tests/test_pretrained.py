@@ -2,7 +2,6 @@
 Hub export -> local-dir round trip, the model card, and push up to the upload call."""
 
 import json
-import shutil
 from pathlib import Path
 
 import huggingface_hub
@@ -14,7 +13,7 @@ from safetensors.torch import load as load_bytes, load_file, save_file
 import zerosnet_zoo  # noqa: F401
 from zerosnet_zoo import cli
 from zerosnet_zoo.data import SAMPLE_DIR, load_split
-from zerosnet_zoo.hf_hub import export, push
+from zerosnet_zoo.hf_hub import export
 from zerosnet_zoo.models.zerosnet import CIFAR10_CLASSES
 from zerosnet_zoo.weights import (HF_ORGANIZATION, WEIGHTS_DIR, WeightIntegrityError, curves_file, packaged_weights, provenance,
                                   sha256_of)
@@ -174,6 +173,23 @@ def test_export_a_checkpoint_without_provenance(tmp_path):
     out = export('zerosnet_opt_20.cifar100', tmp_path / 'repo', checkpoint=tmp_path, repo_id='me/z20')
     assert 'No metrics were recorded' in (out / 'README.md').read_text()
     loaded = timm.create_model(f'local-dir:{out}', pretrained=True).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), source(x))
+
+
+def test_export_of_a_run_keeps_its_scheme(tmp_path):
+    """A run's lam=-1.2 is in no tensor: the export builds the model as the run's metadata records it,
+    and its config.json rebuilds that scheme."""
+    cfg = timm.models.get_pretrained_cfg('zerosnet_opt_20.cifar10')
+    source = timm.create_model('zerosnet_opt_20', lam=-1.2).eval()
+    save_file(source.state_dict(), str(tmp_path / 'model.safetensors'), metadata={  # as train/cifar.py writes it
+        'model': 'zerosnet_opt_20', 'model_kwargs': json.dumps(['lam=-1.2']), 'dataset': 'cifar10', 'epochs': '1',
+        'init': 'reference', 'mean': json.dumps(list(cfg.mean)), 'std': json.dumps(list(cfg.std))})
+    out = export('zerosnet_opt_20.cifar10', tmp_path / 'repo', checkpoint=tmp_path, repo_id='me/z20')
+    assert json.loads((out / 'config.json').read_text())['model_args']['lam'] == -1.2
+    loaded = timm.create_model(f'local-dir:{out}', pretrained=True).eval()
+    assert loaded.schemes()[0] == source.schemes()[0] != timm.create_model('zerosnet_opt_20').schemes()[0]
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded(x), source(x))

@@ -11,7 +11,7 @@ import timm
 from safetensors.torch import save_file
 
 from train import cifar, reproduce
-from zerosnet_zoo import cli, paper, stability
+from zerosnet_zoo import building, cli, paper, stability
 from zerosnet_zoo.data import SAMPLE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_table_6_noise_file_is_what_the_eval_command_prints(tmp_path, capsys):
     row = reproduce.settings(6, 20)[1][-1]
     out = tmp_path / 'table6' / f"{row['name']}-seed0"
     out.mkdir(parents=True)
-    model = timm.create_model(row['model'], **cli.parse_model_kwargs(row['kwargs']))
+    model = timm.create_model(row['model'], **building.parse_model_kwargs(row['kwargs']))
     save_file(model.state_dict(), str(out / 'model.safetensors'))
     noise = reproduce._noise_eval(row, out, argparse.Namespace(data_dir=str(SAMPLE_DIR), test_subset=20))
     assert cli.main(['eval', '--model', row['model'], '--model-kwargs', *row['kwargs'], '--checkpoint', str(out),
@@ -265,7 +265,7 @@ def test_table_6_measures_table_3s_runs(tmp_path):
         _record_run(out, row, 0, 1, [30.0])
         out.joinpath('args.json').write_text(out.joinpath('args.json').read_text().replace('"test_subset": null',
                                                                                           '"test_subset": 10'))
-        model = timm.create_model(row['model'], **cli.parse_model_kwargs(row['kwargs']))
+        model = timm.create_model(row['model'], **building.parse_model_kwargs(row['kwargs']))
         save_file(model.state_dict(), str(out / 'model.safetensors'))
     argv = ['--table', '6', '--depth', '20', '--epochs', '1', '--seeds', '0', '--test-subset', '10',
             '--data-dir', str(SAMPLE_DIR), '--output', str(tmp_path)]

@@ -64,7 +64,7 @@ from tqdm import tqdm
 import zerosnet_zoo  # noqa: F401  (registers the models)
 from zerosnet_zoo import paper, stability
 from zerosnet_zoo.checkpoints import checkpoint_file, load_weights
-from zerosnet_zoo.cli import check_model_name, create_model, dataset_model_name, parse_model_kwargs
+from zerosnet_zoo.building import check_model_name, create_model, dataset_model_name, parse_model_kwargs
 from zerosnet_zoo.data import load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import accuracy
 from zerosnet_zoo.files import atomic_path

@@ -67,7 +67,7 @@ from timm.scheduler import create_scheduler_v2
 from torch.nn.parallel import DistributedDataParallel
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
-from zerosnet_zoo.cli import create_model, parse_model_kwargs
+from zerosnet_zoo.building import create_model, parse_model_kwargs
 from zerosnet_zoo.files import atomic_path
 
 _logger = logging.getLogger('train')

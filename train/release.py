@@ -39,7 +39,7 @@ import torch
 
 from zerosnet_zoo import paper
 from zerosnet_zoo.checkpoints import checkpoint_file
-from zerosnet_zoo.cli import checkpoint_model
+from zerosnet_zoo.building import checkpoint_model
 from zerosnet_zoo.data import load_split
 from zerosnet_zoo.evaluate import ATTACKS, NOISES, AttackResult, evaluate
 from zerosnet_zoo.files import atomic_path
@@ -193,7 +193,7 @@ def attack_record(result: AttackResult, images: int) -> dict:
 def measure(weights: Path, name_tag: str, data_dir: str, attack_images: int) -> dict:
     """The metrics a record keeps, measured as ``zerosnet-zoo eval`` does: clean top-1/top-5 with and
     without flip TTA and under the paper's noises on the whole test split, FGSM and PGD on a seeded subset."""
-    network, _, dataset = checkpoint_model(weights, name_tag)
+    network, _, dataset, _ = checkpoint_model(weights, name_tag)
     data = load_split(data_dir, 'test', dataset)
     clean = evaluate(network, data, NOISES, flip=True)
     attacked = evaluate(network, data.subset(attack_images), attacks=ATTACKS)

@@ -44,7 +44,7 @@ from typing import NoReturn
 import numpy as np
 
 from zerosnet_zoo import paper, stability
-from zerosnet_zoo.cli import checkpoint_model
+from zerosnet_zoo.building import checkpoint_model
 from zerosnet_zoo.data import load_split
 from zerosnet_zoo.evaluate import NOISES, evaluate
 from zerosnet_zoo.files import atomic_path
@@ -306,7 +306,7 @@ def _noise_eval(row: dict, out: Path, args) -> dict:
     path = out / 'noise.json'
     if not path.exists():
         print(f'{out}: evaluating under the noises', file=sys.stderr, flush=True)
-        model, name, dataset = checkpoint_model(out, row['model'], row['kwargs'])
+        model, name, dataset, _ = checkpoint_model(out, row['model'], row['kwargs'])
         data = load_split(args.data_dir, 'test', dataset, args.test_subset, seed=0)
         result = {'model': name, 'data_dir': args.data_dir, **evaluate(model, data, NOISES).to_dict()}
         with atomic_path(path) as tmp:
@@ -457,7 +457,7 @@ def _summary(done: list[tuple], near: int, with_noise: bool) -> list[str]:
     if with_noise:
         def group_drop(idx: list[int], noise: str) -> str:
             return _num(_mean([drops[i][noise] for i in idx if drops[i] is not None]))
-        lines.append(f'- Mean drop clean → U[-0.08, 0]: ' + '; '.join(
+        lines.append('- Mean drop clean → U[-0.08, 0]: ' + '; '.join(
             f'{label} {group_drop(idx, DROP_NOISE)}' for label, idx in groups.items())
             + f" (the paper, Table 6 at depth {paper.TABLE_6_DEPTH}: {paper.TABLE_6_MEAN_DROP['zero_stable']:.2f} and "
               f"{paper.TABLE_6_MEAN_DROP['not_zero_stable']:.2f})")

@@ -20,7 +20,7 @@ from timm.models._hub import generate_readme, save_for_hf
 
 from . import paper, stability
 from .benchmark import model_stats
-from .checkpoints import checkpoint_file
+from .building import checkpoint_model
 from .files import atomic_dir
 from .models import MultistepResNet
 from .provenance import seeds_summary, training_summary
@@ -110,15 +110,16 @@ def _metrics_table(record: dict) -> str:
     return text
 
 
-def _load(name_tag: str, checkpoint: str | os.PathLike | None) -> tuple[MultistepResNet, dict | None]:
+def _load(name_tag: str, checkpoint: str | os.PathLike | None) -> tuple[MultistepResNet, dict, dict | None]:
+    """The model, the keyword arguments it is built with beyond its name, and the weight's provenance."""
     name, tag = split_model_name_tag(name_tag)
     if not tag:
         raise ValueError(f'name a pretrained tag, e.g. {name}.cifar10, not {name_tag!r}')
     if checkpoint is None:
-        return timm.create_model(name_tag, pretrained=True).eval(), provenance(name_tag)
-    path = checkpoint_file(checkpoint)
-    model = timm.create_model(name_tag, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
-    return model.eval(), None
+        return timm.create_model(name_tag, pretrained=True).eval(), {}, provenance(name_tag)
+    # built as the run recorded it (a scheme such as lam=-1.2 lives in no tensor), checked against the tag's statistics
+    model, _, _, kwargs = checkpoint_model(checkpoint, name_tag)
+    return model.eval(), kwargs, None
 
 
 def _repo_id(name_tag: str, repo_id: str | None) -> str:
@@ -133,10 +134,10 @@ def export(name_tag: str, out_dir: str | os.PathLike, checkpoint: str | os.PathL
 
     ``out_dir`` must be new or empty; it is assembled beside and renamed into place (complete or absent).
     """
-    model, record = _load(name_tag, checkpoint)
+    model, model_args, record = _load(name_tag, checkpoint)
     card = model_card(name_tag, model, record, _repo_id(name_tag, repo_id))
     with atomic_dir(out_dir) as tmp:
-        save_for_hf(model, tmp, safe_serialization=True)
+        save_for_hf(model, tmp, model_args=model_args or None, safe_serialization=True)
         (tmp / 'README.md').write_text(generate_readme(card, name_tag), encoding='utf-8')
         if record is not None and curves_file(name_tag).is_file():
             shutil.copyfile(curves_file(name_tag), tmp / CURVES)

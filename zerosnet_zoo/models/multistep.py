@@ -23,7 +23,6 @@ from typing import Final, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from timm.layers import BatchNormAct2d, ClassifierHead
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
