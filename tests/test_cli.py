@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import timm
 
 from zerosnet_zoo import building, cli
 
@@ -132,3 +133,32 @@ def test_create_model_lets_bugs_through(monkeypatch):
     monkeypatch.setattr(timm, 'create_model', lambda name, **kwargs: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         building.create_model('zerosnet_opt_20', {'lam': -1.2})
+
+
+@pytest.mark.parametrize('argv', [
+    ['eval', '--model', 'zerosnet_opt_20.cifar10', '--pretrained', '--batch-size', '0'],
+    ['eval', '--model', 'zerosnet_opt_20.cifar10', '--pretrained', '--limit', '-3'],
+    ['eval', '--model', 'zerosnet_opt_20.cifar10', '--pretrained', '--attack', 'pgd', '--steps', '0'],
+    ['info', 'zerosnet_opt_20', '--batch-size', 'two'],
+])
+def test_counts_must_be_positive(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2 and 'expected a positive integer' in capsys.readouterr().err
+
+
+def test_pretrained_eval_reads_the_data_set_of_the_tag(monkeypatch):
+    """A NAME.cifar100 weight is measured on CIFAR-100 unless --dataset says otherwise."""
+    asked = []
+
+    def load_split(root, split, dataset, *args, **kwargs):
+        asked.append(dataset)
+        raise SystemExit(0)  # what was asked for is all this test needs
+
+    monkeypatch.setattr(cli, 'create_model', lambda name, kwargs, **_: timm.create_model(name))
+    monkeypatch.setattr(cli, 'load_split', load_split)
+    for argv in (['--model', 'zerosnet_opt_20.cifar100'], ['--model', 'zerosnet_opt_20.cifar10'],
+                 ['--model', 'zerosnet_opt_20.cifar100', '--dataset', 'cifar10']):
+        with pytest.raises(SystemExit):
+            cli.main(['eval', '--pretrained', *argv])
+    assert asked == ['cifar100', 'cifar10', 'cifar10']

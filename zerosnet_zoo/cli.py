@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Sequence
 
+from timm.models import split_model_name_tag
+
 from . import stability
 from .building import checkpoint_model, create_model, parse_model_kwargs
 from .data import SAMPLE_DIR, load_split
@@ -18,6 +20,16 @@ def _floats(text: str) -> list[float]:
         return [float(v) for v in text.split(',') if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected comma-separated numbers, got {text!r}') from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {value}')
+    return value
 
 
 def _cmd_roots(args: argparse.Namespace) -> int:
@@ -107,7 +119,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         if args.model is None:
             raise SystemExit('zerosnet-zoo eval: --pretrained needs --model NAME.TAG')
-        name, dataset = args.model, args.dataset or 'cifar10'
+        tag = split_model_name_tag(args.model)[1]  # a .cifar100 weight is tested on CIFAR-100
+        name, dataset = args.model, args.dataset or (tag if tag in ('cifar10', 'cifar100') else 'cifar10')
         model = create_model(name, parse_model_kwargs(args.model_kwargs or []), pretrained=True)
     data_dir = SAMPLE_DIR if args.data_dir is None else args.data_dir
     data = load_split(data_dir, 'test', dataset, args.limit, seed=0, workers=args.workers)
@@ -169,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument('model', help='a registered name, e.g. zerosnet_opt_56')
     info.add_argument('--model-kwargs', nargs='*', default=[], metavar='K=V',
                       help='e.g. lam=-1.2 or coefficients=1,1,1,1 or alpha=2')
-    info.add_argument('--batch-size', type=int, default=2)
+    info.add_argument('--batch-size', type=_positive_int, default=2)
     info.set_defaults(func=_cmd_info)
 
     ev = sub.add_parser('eval', help='top-1 accuracy, robustness to input noise, FGSM/PGD')
@@ -183,14 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
                     '(default: the 500 CIFAR-10 test images shipped with the package)')
     ev.add_argument('--dataset', choices=('cifar10', 'cifar100'),
                     help='which torchvision copy --data-dir holds (default: the run\'s data set, else cifar10)')
-    ev.add_argument('--limit', type=int, help='a seeded random subset of the test split')
+    ev.add_argument('--limit', type=_positive_int, help='a seeded random subset of the test split')
     ev.add_argument('--flip', action='store_true', help='also clean accuracy with flip test-time augmentation')
     ev.add_argument('--robustness', action='store_true', help='every noise of the paper (seed 1)')
     ev.add_argument('--attack', choices=('fgsm', 'pgd'))
     ev.add_argument('--eps', type=float, default=EPS, help='L-inf radius in [0, 1] pixel units')
-    ev.add_argument('--steps', type=int, default=PGD_STEPS, help='PGD steps')
+    ev.add_argument('--steps', type=_positive_int, default=PGD_STEPS, help='PGD steps')
     ev.add_argument('--step-size', type=float, help='PGD step (default 2.5 * eps / steps)')
-    ev.add_argument('--batch-size', type=int, default=250)
+    ev.add_argument('--batch-size', type=_positive_int, default=250)
     ev.add_argument('--workers', type=int, default=2)
     ev.add_argument('--device', default='cpu')
     ev.add_argument('--json', action='store_true', help='print one JSON object')
