@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import zerosnet_zoo
 from zerosnet_zoo import stability
 from zerosnet_zoo.models import MultistepBlock
-from zerosnet_zoo.models.schemes import FixedScheme
+from zerosnet_zoo.models.schemes import KEEP_MARGIN, FixedScheme
 
 CIFAR = sorted(timm.list_models(['zerosnet_opt_*', 'zerosnet_tra_*', 'preresnet_*', 'lmresnet_*']))
 IMAGENET = sorted(timm.list_models(['zerosnet[0-9]*', 'zerosnet_tra[0-9]*', 'preresnet[0-9]*']))
@@ -220,7 +220,7 @@ def test_other_bad_input():
         timm.create_model('zerosnet_opt_57')
     with pytest.raises(ValueError, match='finite'):
         timm.create_model('preresnet_20', alpha=float('inf'))
-    for lam in (0.2, -1.0):  # -1 is zero-stable, but on the edge the softplus never reaches
+    for lam in (0.2, -1.0, 1 / 3 + 0.0005):  # within the margin kept from the edge of the branch
         with pytest.raises(ValueError, match='zero-stable set'):
             timm.create_model('zerosnet_tra_20', lam=lam, keep_zero_stable=True)
     # the state holds three terms: a fourth-order scheme would silently lose its a3 y[n-3]
@@ -234,21 +234,25 @@ def test_other_bad_input():
             timm.create_model(name, pretrained=True)
 
 
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 @pytest.mark.parametrize('init', [1.0, -1.8])
-def test_keep_zero_stable(init):
-    model = timm.create_model('zerosnet_tra_20', lam=init, keep_zero_stable=True)
+def test_keep_zero_stable(init, dtype):
+    model = timm.create_model('zerosnet_tra_20', lam=init, keep_zero_stable=True).to(dtype)
     lams = lambda: [float(b.coefficients.lam_value().detach()) for s in model.stages for b in s if not b.starter]
     assert lams() == pytest.approx([init] * 7)
     params = [b.coefficients.lam_raw for s in model.stages for b in s if not b.starter]
     opt = torch.optim.SGD(params, lr=1000.0)
-    for _ in range(3):  # a huge step that would throw a free lambda far out of the stable set
+    for _ in range(3):  # huge steps towards the edge: lam_raw -> -inf, where softplus underflows to 0
         opt.zero_grad()
-        loss = sum(p.sum() for p in params) * (1 if init > 0 else -1) * 10
-        loss.backward()
+        sum(p.sum() for p in params).backward()
         opt.step()
+    assert all(p.item() < -1000 for p in params)
+    edge = 1 / 3 if init > 0 else -1.0
+    # at the margin from the edge, not on it (lambda = 1/3 is a triple root at 1), in either precision
+    assert all(abs(lam - edge) >= 0.999 * KEEP_MARGIN for lam in lams())
     assert all(stability.is_zero_stable_lambda(lam) for lam in lams())
     assert all(stability.analyze(*s).zero_stable for s in model.schemes())
-    x = torch.randn(2, 3, 32, 32)
+    x = torch.randn(2, 3, 32, 32, dtype=dtype)
     assert torch.isfinite(model(x)).all()
 
 

@@ -65,14 +65,19 @@ def starter_coefficients() -> FixedCoefficients:
     return FixedCoefficients((1.0,), 1.0, starter=True)
 
 
+KEEP_MARGIN = 1e-3  # how far inside the zero-stable set keep_zero_stable holds lambda
+
+
 class LambdaCoefficients(Coefficients):
     """ZeroSNet-Tra: a trainable lambda; every forward recomputes the coefficients from it.
 
     With ``keep_zero_stable`` the stored parameter is ``lam_raw`` and lambda is
-    ``1/3 + softplus(lam_raw)`` (for an initial lambda > 1/3) or ``-1 - softplus(lam_raw)``
-    (for an initial lambda < -1).  Whatever the optimizer does, lambda then stays strictly
-    inside the branch of the zero-stable set (-inf, -1] U (1/3, inf) it started in, with
-    smooth, never-zero gradients (a clamp would stop learning at the edge).
+    ``1/3 + m + softplus(lam_raw)`` (for an initial lambda > 1/3 + m) or ``-1 - m - softplus(lam_raw)``
+    (for an initial lambda < -1 - m), m = ``KEEP_MARGIN``.  Whatever the optimizer does, lambda
+    then stays in the branch of the zero-stable set (-inf, -1] U (1/3, inf) it started in, at
+    least m from its edge, with smooth, never-zero gradients (a clamp would stop learning at the
+    edge).  The margin matters where softplus underflows to 0: lambda = 1/3 is a triple root at 1,
+    while at 1/3 + m the parasitic roots lie 1.1e-3 inside the unit circle.
     """
     keep_zero_stable: Final[bool]  # a TorchScript constant: only the branch in use is compiled
 
@@ -80,15 +85,15 @@ class LambdaCoefficients(Coefficients):
         super().__init__(order=3)
         self.keep_zero_stable = keep_zero_stable
         if keep_zero_stable:
-            if init > 1 / 3:
-                self.edge, self.sign = 1 / 3, 1.0
-            elif init < -1:
-                self.edge, self.sign = -1.0, -1.0
+            if init > 1 / 3 + KEEP_MARGIN:
+                self.edge, self.sign = 1 / 3 + KEEP_MARGIN, 1.0
+            elif init < -1 - KEEP_MARGIN:
+                self.edge, self.sign = -1 - KEEP_MARGIN, -1.0
             else:
                 raise ValueError(
-                    f'keep_zero_stable=True needs an initial lambda strictly inside the zero-stable set '
-                    f'(-inf, -1] U (1/3, inf), i.e. in (-inf, -1) U (1/3, inf), which its parametrization '
-                    f'can reach; got {init}')
+                    f'keep_zero_stable=True needs an initial lambda at least {KEEP_MARGIN:g} inside the '
+                    f'zero-stable set (-inf, -1] U (1/3, inf), i.e. below {-1 - KEEP_MARGIN:g} or above '
+                    f'1/3 + {KEEP_MARGIN:g}; got {init}')
             raw = _softplus_inverse(self.sign * (init - self.edge))
             self.lam_raw = nn.Parameter(torch.full((1,), raw))
         else:
@@ -101,8 +106,9 @@ class LambdaCoefficients(Coefficients):
             return {'lam': lam.detach().clone().reshape(1)}
         gap = self.sign * (float(lam) - self.edge)
         if gap <= 0:
-            raise ValueError(f'lambda = {float(lam)} lies outside the zero-stable branch this block is '
-                             f'constrained to (keep_zero_stable=True); load it without keep_zero_stable')
+            raise ValueError(f'lambda = {float(lam)} lies outside the part of the zero-stable branch this block is '
+                             f'constrained to (keep_zero_stable=True, {KEEP_MARGIN:g} from its edge); '
+                             f'load it without keep_zero_stable')
         return {'lam_raw': torch.full((1,), _softplus_inverse(gap))}
 
     def lam_value(self) -> torch.Tensor:
