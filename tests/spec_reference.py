@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-KEY_LIST = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'reference_state_dict_keys.txt'
+KEY_LIST = Path(__file__).resolve().parent / 'data' / 'reference_state_dict_keys.txt'
 
 
 def reference_sections() -> dict:

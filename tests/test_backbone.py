@@ -7,6 +7,7 @@ import torch
 from timm.models import create_feature_extractor
 
 import zerosnet_zoo  # noqa: F401
+from zerosnet_zoo.benchmark import model_stats
 
 KINDS = [  # CIFAR basic, CIFAR bottleneck, ImageNet basic, ImageNet bottleneck, trainable
     ('zerosnet_opt_20', 32), ('zerosnet_opt_164', 32), ('zerosnet18', 64), ('zerosnet50', 64), ('zerosnet_tra_20', 32),
@@ -88,7 +89,9 @@ def test_heads_pooling_channels(name, size):
     model = timm.create_model(name, global_pool='', num_classes=0).eval()
     assert model(x).dim() == 4
     model = timm.create_model(name, in_chans=1).eval()
-    assert model(x[:, :1]).shape[0] == 2
+    assert model.stem.conv.in_channels == 1 and model(x[:, :1]).shape == (2, model.num_classes)
+    stats = model_stats(model)  # built from the stem, not the cfg's 3-channel input_size
+    assert stats['input_size'][0] == 1 and stats['macs'] < model_stats(timm.create_model(name))['macs']
     model = timm.create_model(name, drop_rate=0.5, num_classes=4)
     assert model.head.drop.p == 0.5
     model.train()

@@ -67,6 +67,9 @@ def test_plots(tmp_path, capsys):
     for png in (roots_png, sweep_png):
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['roots.png', 'sweep.png']  # no temporaries left
+    # no suffix: a png, as matplotlib's savefig writes it
+    assert cli.main(['lambdas', f'--plot={tmp_path / "sweep"}']) == 0
+    assert (tmp_path / 'sweep').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
 def test_plot_without_matplotlib(monkeypatch, tmp_path, capsys):

@@ -74,14 +74,65 @@ def test_attacks_stay_in_budget_and_hurt():
 
 
 def test_random_crop_flip():
-    x = torch.arange(2 * 3 * 6 * 6, dtype=torch.uint8).reshape(2, 3, 6, 6)
-    out = random_crop_flip(x, padding=2, generator=torch.Generator().manual_seed(0))
+    """Each image independently: one of the 9 x 9 windows of the zero-padded image, all equally
+    likely, mirrored with probability 1/2; the same generator draws the same batch."""
+    n = 2000
+    image = torch.arange(1, 3 * 6 * 6 + 1, dtype=torch.uint8).reshape(3, 6, 6)  # no two windows alike
+    x = image.expand(n, -1, -1, -1).contiguous()
+    out = random_crop_flip(x, padding=4, generator=torch.Generator().manual_seed(0))
     assert out.shape == x.shape and out.dtype == torch.uint8
-    # every output is some shifted (and maybe flipped) window of the zero-padded input
-    padded = F.pad(x, (2,) * 4)
-    for b in range(2):
-        windows = [padded[b, :, i:i + 6, j:j + 6] for i in range(5) for j in range(5)]
-        assert any(torch.equal(out[b], w) or torch.equal(out[b], w.flip(-1)) for w in windows)
+    assert torch.equal(out, random_crop_flip(x, padding=4, generator=torch.Generator().manual_seed(0)))
+    padded = F.pad(image, (4,) * 4)
+    windows = torch.stack([w for i in range(9) for j in range(9)
+                           for w in (padded[:, i:i + 6, j:j + 6], padded[:, i:i + 6, j:j + 6].flip(-1))])
+    match = (out[:, None] == windows[None]).flatten(2).all(2)  # n x (81 offsets x {plain, mirrored})
+    assert (match.sum(1) == 1).all()  # every output is exactly one window
+    drawn = match.float().argmax(1)
+    offsets, flipped = drawn // 2, drawn % 2 == 1
+    counts = torch.bincount(offsets, minlength=81)
+    assert counts.min() > 0 and counts.max() < 3 * n / 81  # every offset occurs, none dominates
+    assert 0.45 < flipped.float().mean().item() < 0.55
+
+
+@pytest.mark.parametrize('name, low, high, std', [
+    ('uniform[-0.08,0]', -0.08, 0.0, 0.08 / 12 ** 0.5),
+    ('uniform[0,0.08]', 0.0, 0.08, 0.08 / 12 ** 0.5),
+    ('gaussian0.01', None, None, 0.01),
+    ('gaussian0.02', None, None, 0.02),
+    ('gaussian0.04', None, None, 0.04),
+    ('constant0.3', 0.3, 0.3, 0.0),
+])
+def test_each_noise_is_the_papers(name, low, high, std):
+    """The paper's Table 6 noises, on grey images (0.5, where no clipping happens)."""
+    d = add_noise(torch.full((4, 3, 32, 32), 0.5), name, torch.Generator().manual_seed(1)) - 0.5
+    mean = 0.0 if low is None else (low + high) / 2
+    assert d.mean().item() == pytest.approx(mean, abs=2e-3)
+    assert d.std().item() == pytest.approx(std, rel=0.05, abs=1e-6)
+    if low is not None:
+        assert d.min().item() >= low - 1e-6 and d.max().item() <= high + 1e-6
+
+
+def test_bad_images_are_refused():
+    model = timm.create_model('zerosnet_opt_20.cifar10').eval()
+    data = load_split(SAMPLE_DIR, 'test', limit=8)
+    with pytest.raises(ValueError, match='images must be uint8'):  # [0, 1] floats would be divided by 255 again
+        accuracy(model, data.images.float() / 255, data.labels, MEAN, STD)
+    with pytest.raises(ValueError, match='do not fit the 3-channel mean'):
+        normalize(data.images[:, :1], MEAN, STD)
+    with pytest.raises(ValueError, match='uint8 or \\[0, 1\\] floats'):
+        normalize(data.images.long(), MEAN, STD)
+    # class folders named otherwise (plane, car, ...) sort into another order: refused, not scrambled
+    renamed = type(data)(data.images, data.labels, ['plane' if c == 'airplane' else 'car' if c == 'automobile' else c
+                                                    for c in data.classes])
+    with pytest.raises(ValueError, match="are not the model's .* in that order"):
+        evaluate(model, sorted_classes(renamed))
+
+
+def sorted_classes(data):
+    """The set as an ImageFolder of those folder names would load it: classes sorted, labels to match."""
+    order = sorted(range(len(data.classes)), key=lambda i: data.classes[i])
+    relabel = torch.tensor([order.index(i) for i in range(len(order))])
+    return type(data)(data.images, relabel[data.labels], [data.classes[i] for i in order])
 
 
 @pytest.mark.skipif(not (DATA / 'test').is_dir(), reason='CIFAR-10 JPEG copy not found')

@@ -137,6 +137,8 @@ def test_multistep_rule(name, stage, index):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         y_n, y_n1, y_n2 = _block_inputs(model, block, x)
+        if name == 'zerosnet_opt_164':  # the stem output, never widened, which this block projects itself
+            assert (y_n2.shape[1], y_n.shape[1]) == (16, 64) and not isinstance(block.proj_h2, torch.nn.Identity)
         out, hist1, hist2 = block((y_n, y_n1, y_n2))
         s = block.scheme()
         if isinstance(block.coefficients, zerosnet_zoo.models.schemes.LambdaCoefficients):
@@ -184,7 +186,18 @@ def test_timm_contract(name):
 def test_cifar100_tag():
     model = timm.create_model('zerosnet_opt_56.cifar100')
     assert model.num_classes == 100 and model.pretrained_cfg['tag'] == 'cifar100'
-    assert model.pretrained_cfg['mean'] != timm.create_model('zerosnet_opt_56').pretrained_cfg['mean']
+    # the usual per-channel statistics of each training set
+    assert (model.pretrained_cfg['mean'], model.pretrained_cfg['std']) == \
+        ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
+    cifar10 = timm.create_model('zerosnet_opt_56').pretrained_cfg
+    assert (cifar10['mean'], cifar10['std']) == ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+
+
+@pytest.mark.parametrize('name, lam', [('zerosnet_tra_20', 1.0), ('zerosnet_tra18', -9 / 5)])
+def test_tra_starts_where_the_reference_does(name, lam):
+    model = timm.create_model(name)
+    lams = [b.coefficients.lam_value().item() for s in model.stages for b in s if not b.starter]
+    assert lams == pytest.approx([lam] * len(lams))
 
 
 def test_optimal_builds_silently_and_unstable_warns():

@@ -18,10 +18,10 @@ from zerosnet_zoo.models.zerosnet import CIFAR10_CLASSES
 from zerosnet_zoo.weights import (HF_ORGANIZATION, WEIGHTS_DIR, WeightIntegrityError, curves_file, packaged_weights, provenance,
                                   sha256_of)
 
-# Floors for top-1 on the 500 shipped test images; the full-split figures are in MODEL_CARD.md.
-SAMPLE_FLOORS = {'zerosnet_opt_20.cifar10': 84.0, 'preresnet_20.cifar10': 84.0}  # measured 91.0, 89.6
+# The full-split figures are in MODEL_CARD.md; the 500-image ones in the README weights table.
 FULL_SPLIT_FLOOR = 89.0  # the floor this project set for zerosnet_opt_20.cifar10 on the whole test split
-DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg'
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
 PACKAGED_WEIGHTS = packaged_weights()  # NAME.TAG -> sha256, read from zerosnet_zoo/weights
 SHIPPED = sorted(PACKAGED_WEIGHTS)
 
@@ -114,8 +114,11 @@ def test_shipped_weights_accuracy_on_shipped_images(name_tag, capsys):
     assert cli.main(['eval', '--model', name_tag, '--pretrained', '--json']) == 0
     result = json.loads(capsys.readouterr().out)
     assert result['images'] == 500 and result['data_dir'] == str(SAMPLE_DIR)
-    assert result['clean'] >= SAMPLE_FLOORS[name_tag], result
     assert result['top5'] >= result['clean']
+    # the README's weights table states this figure; one image is 0.2 points, the room left for
+    # another CPU's convolution kernels to flip a borderline prediction
+    row = next(line for line in (REPO / 'README.md').read_text().splitlines() if line.startswith(f'| `{name_tag}`'))
+    assert result['clean'] == pytest.approx(float(row.rstrip(' |').rpartition('| ')[2]), abs=0.2), (row, result)
 
 
 @pytest.mark.skipif(not (DATA / 'test').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
@@ -147,6 +150,27 @@ def test_export_round_trips_through_local_dir(exported):
     with torch.no_grad():
         assert torch.equal(loaded(x), packaged(x))
     assert loaded.pretrained_cfg['mean'] == list(packaged.pretrained_cfg['mean'])
+
+
+def test_exported_repository_loads_as_hf_hub(exported, monkeypatch):
+    """timm's own hf-hub: path, with the download served from the exported folder (no network here)."""
+    import timm.models._hub as timm_hub
+
+    asked = []
+
+    def download(repo_id: str, filename: str, **_) -> str:
+        asked.append(filename)
+        if repo_id != f'{HF_ORGANIZATION}/zerosnet_opt_20.cifar10' or not (exported / filename).is_file():
+            raise huggingface_hub.errors.EntryNotFoundError(f'{repo_id}/{filename}')
+        return str(exported / filename)
+
+    monkeypatch.setattr(timm_hub, 'hf_hub_download', download)
+    loaded = timm.create_model(f'hf-hub:{HF_ORGANIZATION}/zerosnet_opt_20.cifar10', pretrained=True).eval()
+    assert {'config.json', 'model.safetensors'} <= set(asked)
+    packaged = timm.create_model('zerosnet_opt_20.cifar10', pretrained=True).eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), packaged(x))
 
 
 def test_exported_config_and_model_card(exported):

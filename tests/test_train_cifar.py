@@ -114,20 +114,24 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
 
     killed = tmp_path / 'killed'
     threads = torch.get_num_threads()  # bit-identical needs the reference's thread count (sums split alike)
-    command = [sys.executable, str(REPO / 'train' / 'cifar.py'), *args, '--output', str(killed)]
-    for wait_for_records in (0, 1, 2):  # killed before any checkpoint, and in later epochs
-        proc = subprocess.Popen(command + (['--resume'] if killed.exists() else []),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    command = [sys.executable, str(REPO / 'train' / 'cifar.py'), *args, '--output', str(killed), '--resume']
+
+    def reached(epochs_done: int) -> bool:
+        if not (killed / 'args.json').exists():  # written once the run has started
+            return False
+        return epochs_done == 0 or (killed / 'log.jsonl').exists() and len(read_log(killed)) >= epochs_done
+
+    # killed before its first checkpoint (the next start begins afresh), then just after epochs 1 and 2
+    for epochs_done in (0, 1, 2):
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ, 'OMP_NUM_THREADS': str(threads)})
         deadline = time.time() + 120
-        while time.time() < deadline and proc.poll() is None:
-            log = killed / 'log.jsonl'
-            if log.exists() and len(log.read_text().splitlines()) >= wait_for_records:
-                time.sleep(0.3 if wait_for_records else 1.0)
-                break
-            time.sleep(0.05)
+        while time.time() < deadline and proc.poll() is None and not reached(epochs_done):
+            time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        assert proc.returncode == -signal.SIGKILL  # killed, not finished
+        assert len(read_log(killed)) == epochs_done if epochs_done else not (killed / 'checkpoint.pt').exists()
     assert cifar.main([*args, '--output', str(killed), '--resume']) == 0
 
     resumed, uninterrupted = load_file(killed / 'model.safetensors'), load_file(reference / 'model.safetensors')

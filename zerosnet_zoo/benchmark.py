@@ -26,12 +26,13 @@ __all__ = ['Built', 'Setting', 'autocast', 'build', 'compare', 'infer_step', 'in
 
 
 def model_stats(model: torch.nn.Module) -> dict:
-    """Parameters and multiply-accumulates of one image at the model's input size."""
-    size = model.pretrained_cfg['input_size']
+    """Parameters and multiply-accumulates of one image at the model's input size (and channels)."""
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    size = (first.in_channels, *model.pretrained_cfg['input_size'][1:])  # the cfg keeps 3 for any in_chans
     was_training = model.training
     model.eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(torch.zeros(1, *size))
+        model(torch.zeros(1, *size, device=first.weight.device))
     model.train(was_training)
     return {'params': sum(p.numel() for p in model.parameters()),
             'macs': counter.get_total_flops() // 2, 'input_size': tuple(size)}

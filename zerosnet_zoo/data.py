@@ -113,8 +113,13 @@ def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Ge
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:
-    """uint8 (or [0, 1] float) images -> normalized float32."""
-    x = images.float() / 255 if images.dtype == torch.uint8 else images
+    """uint8 (or [0, 1] float) images, N x C x H x W -> normalized float32."""
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise ValueError(f'images must be uint8 or [0, 1] floats, got {images.dtype}')
+    if images.ndim != 4 or images.shape[1] != len(mean) or len(std) != len(mean):
+        raise ValueError(f'images of shape {tuple(images.shape)} do not fit the {len(mean)}-channel mean and '
+                         f'std; give N x {len(mean)} x H x W')
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
     mean = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
     std = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
     return (x - mean) / std

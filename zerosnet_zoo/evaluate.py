@@ -102,6 +102,11 @@ def evaluate(model: torch.nn.Module, data: ImageSet, noises: Iterable[str] = (),
     classes = getattr(model, 'num_classes', None)
     if classes is not None and classes != len(data.classes):
         raise ValueError(f'the model predicts {classes} classes, the data has {len(data.classes)}')
+    names = getattr(model, 'pretrained_cfg', {}).get('label_names')
+    if names is not None and len(names) == len(data.classes) and list(names) != list(data.classes):
+        # class folders named otherwise sort into another order: every label would be scrambled
+        raise ValueError(f'the data\'s classes {list(data.classes)} are not the model\'s {list(names)} in that order; '
+                         f'name the class folders as the model does')
     model = model.to(device).eval()
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
     common = dict(batch_size=batch_size, device=device, seed=seed)
@@ -135,6 +140,9 @@ def add_noise(x: torch.Tensor, name: str, generator: torch.Generator) -> torch.T
 
 
 def _batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device):
+    if images.dtype != torch.uint8:  # a [0, 1] float would be divided by 255 once more, without a word
+        raise ValueError(f'images must be uint8 in [0, 255], as load_split gives them, got {images.dtype}; '
+                         'convert with (x * 255).round().to(torch.uint8)')
     for i in range(0, len(labels), batch_size):
         yield images[i:i + batch_size].to(device).float() / 255, labels[i:i + batch_size].to(device)
 

@@ -47,7 +47,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         for item in [tmp, *tmp.rglob('*')]:  # mkdtemp makes 0700; give the usual permissions
-            os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~_umask())
+            if not item.is_symlink():  # a link's mode would be its target's, which lies outside
+                os.chmod(item, (0o777 if item.is_dir() else 0o666) & ~_umask())
         if path.exists():
             path.rmdir()
         os.replace(tmp, path)

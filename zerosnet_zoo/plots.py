@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -82,6 +83,8 @@ def plot_accuracy_curves(curves: dict[str, Sequence[float]], path: str | os.Path
 
 
 def _save(fig, plt, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches='tight')  # tmp keeps path's suffix, which picks the format
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # the format is path's suffix, png without one (as savefig)
+            fig.savefig(tmp, dpi=120, bbox_inches='tight', format=Path(path).suffix[1:] or 'png')
+    finally:
+        plt.close(fig)

@@ -32,10 +32,25 @@ class WeightIntegrityError(RuntimeError):
     """A weight file is missing, truncated or corrupted."""
 
 
-def packaged_weights() -> dict[str, str]:
-    """NAME.TAG -> sha256 of every weight shipped in this folder (read from the file names)."""
-    matches = (_PACKAGED_FILE.match(p.name) for p in WEIGHTS_DIR.glob('*.safetensors'))
-    return dict(sorted((m['name_tag'], m['sha256']) for m in matches if m))
+def packaged_weights(folder: Path = WEIGHTS_DIR) -> dict[str, str]:
+    """NAME.TAG -> sha256 of every weight shipped in ``folder`` (read from the file names).
+
+    Raises WeightIntegrityError for a file not named NAME.TAG-SHA256.safetensors, or for two files
+    of one NAME.TAG: which one is meant cannot be guessed.
+    """
+    found: dict[str, list[str]] = {}
+    for path in sorted(folder.glob('*.safetensors')):
+        match = _PACKAGED_FILE.match(path.name)
+        if match is None:
+            raise WeightIntegrityError(f'{path} is not named NAME.TAG-SHA256.safetensors; remove it or release '
+                                       'it with train/release.py')
+        found.setdefault(match['name_tag'], []).append(match['sha256'])
+    twice = {name_tag: hashes for name_tag, hashes in found.items() if len(hashes) > 1}
+    if twice:
+        name_tag, hashes = next(iter(twice.items()))
+        raise WeightIntegrityError(f'{folder} holds {len(hashes)} weights for {name_tag} ({", ".join(hashes)}); '
+                                   f'keep the one whose sha256 {name_tag}.json records')
+    return {name_tag: hashes[0] for name_tag, hashes in sorted(found.items())}
 
 
 def packaged_cfg(name_tag: str, sha256: str) -> dict:
