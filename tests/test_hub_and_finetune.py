@@ -1,6 +1,7 @@
 """torch.hub on a fresh clone of the repository, fine-tuning from a local checkpoint, and the Hub model card."""
 
 import importlib
+import json
 import shutil
 import subprocess
 import sys
@@ -48,13 +49,36 @@ def test_hub_load_passes_kwargs(clone):
         torch.hub.load(str(clone), 'zerosnet50', source='local', pretrained=True)
 
 
-@pytest.mark.parametrize('name_tag', sorted(packaged_weights()))
-def test_hub_load_shipped_weights(clone, name_tag):
+HUB_LOAD = """
+import json, sys, torch
+clone, names = sys.argv[1], sys.argv[2:]
+out = {}
+for name_tag in names:
     name, tag = name_tag.split('.')
-    model = torch.hub.load(str(clone), name, source='local', pretrained=True)
-    shipped = timm.create_model(name_tag, pretrained=True)
-    assert model.pretrained_cfg['tag'] == tag
-    assert all(torch.equal(v, shipped.state_dict()[k]) for k, v in model.state_dict().items())
+    model = torch.hub.load(clone, name, source='local', pretrained=True).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out[name_tag] = {'tag': model.pretrained_cfg['tag'], 'logits': model(torch.randn(2, 3, 32, 32)).tolist()}
+out['package'] = sys.modules['zerosnet_zoo'].__file__
+print(json.dumps(out))
+"""
+
+
+def test_hub_load_shipped_weights(clone, tmp_path):
+    """In a fresh interpreter outside the repository, so that the clone's own package is what loads."""
+    names = sorted(packaged_weights())
+    run = subprocess.run([sys.executable, '-c', HUB_LOAD, str(clone), *names], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    loaded = json.loads(run.stdout.splitlines()[-1])
+    assert Path(loaded['package']).resolve().is_relative_to(clone.resolve())
+    for name_tag in names:
+        shipped = timm.create_model(name_tag, pretrained=True).eval()
+        torch.manual_seed(0)
+        with torch.no_grad():
+            expected = shipped(torch.randn(2, 3, 32, 32))
+        assert loaded[name_tag]['tag'] == name_tag.split('.')[1]
+        assert torch.allclose(torch.tensor(loaded[name_tag]['logits']), expected, atol=1e-5)
 
 
 def test_finetune_from_local_checkpoint(tmp_path):
