@@ -234,9 +234,11 @@ def test_driver_skips_finished_runs_resumes_interrupted_ones_and_refuses_other_b
         reproduce.main([*argv[:5], '3', *argv[6:]])
     # a value that --extra changes counts too: the finished run had the paper's lr
     recorded = json.loads((finished / 'args.json').read_text())
-    (finished / 'args.json').write_text(json.dumps({**recorded, 'lr': 0.1}))
+    (finished / 'args.json').write_text(json.dumps({**recorded, 'lr': 0.1, 'amp': False}))
     with pytest.raises(SystemExit, match='holds a run at another budget \\(lr 0.1, asked for 0.05\\)'):
         reproduce.main([*argv, '--extra', '--lr', '0.05'])
+    with pytest.raises(SystemExit, match='holds a run at another budget \\(amp False, asked for True\\)'):
+        reproduce.main([*argv, '--extra', '--amp'])
     with pytest.raises(SystemExit, match='--label-smoothing must be in'):  # a mistake in --extra, before training
         reproduce.main([*argv, '--extra', '--label-smoothing', '2'])
 

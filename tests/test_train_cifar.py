@@ -264,6 +264,11 @@ def test_resume_refuses_another_recipe(tmp_path):
         cifar.main(base)
     with pytest.raises(SystemExit, match='was started with --lr 0.4, not 0.2'):
         cifar.main([*base, '--recipe', 'fast', '--lr', '0.2'])
+    (out / 'args.json').write_text(json.dumps({'model': 'preresnet_20', 'amp': False, 'init_from': 'z20'}))
+    with pytest.raises(SystemExit, match='was started with --amp False, not True'):
+        cifar.main([*base, '--init-from', 'z20', '--amp'])
+    with pytest.raises(SystemExit, match='was started with --init-from z20, not None'):
+        cifar.main(base)
 
 
 def test_paper_recipe_is_the_default():

@@ -5,7 +5,7 @@
 Defaults are the paper's recipe (--recipe paper: ``zerosnet_zoo.paper.CIFAR_RECIPE`` and
 ``CIFAR_EPOCHS``): SGD, lr / 10 at 1/2 and 3/4 of training, random crop 32 with 4-pixel
 padding and horizontal flip, and the reference code's initialization (Kaiming normal
-everywhere; --zero-init-last starts each residual branch's last convolution at zero instead,
+convolutions; --zero-init-last starts each residual branch's last convolution at zero instead,
 timm's convention).  --recipe fast is a preset for CPU budgets: one 36-epoch cycle of the
 learning rate (peak 0.4), Nesterov momentum, weight decay 5e-4 and label smoothing 0.1
 (RECIPES lists every value; a flag overrides one).
@@ -199,7 +199,8 @@ def model_kwargs(args: argparse.Namespace) -> tuple[dict, bool]:
 DIVERGED = 3  # the exit status of a run stopped by a non-finite loss
 
 # What fixes a run's result, and so must be the same when it is resumed.
-RUN_FLAGS = ('model', 'model_kwargs', 'dataset', 'recipe', *RECIPES['fast'], 'seed', 'train_subset', 'test_subset')
+RUN_FLAGS = ('model', 'model_kwargs', 'dataset', 'recipe', *RECIPES['fast'], 'seed', 'train_subset', 'test_subset',
+             'init_from', 'amp')
 
 
 def check_same_run(args: argparse.Namespace, recorded: dict) -> None:

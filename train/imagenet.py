@@ -6,7 +6,7 @@
 The paper's recipe: SGD with momentum 0.9 (not Nesterov's), weight decay 4e-5 (not on biases
 and norm layers), cosine decay with a 5-epoch warm-up, 150 epochs, mixed precision, 8 GPUs with
 lr / batch size per GPU 0.2 / 128 (18 layers), 0.1 / 64 (34 layers), 0.05 / 32 (50 and deeper),
-from the reference code's initialization (Kaiming normal everywhere; --zero-init-last starts
+from the reference code's initialization (Kaiming normal convolutions; --zero-init-last starts
 each residual branch's last convolution at zero instead, timm's convention).
 
 Learning rate. The paper's lr belongs to its global batch (per-GPU batch x 8 GPUs: 1024, 512

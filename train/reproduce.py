@@ -9,7 +9,8 @@ re-encoded as JPEG quality 75) or a torchvision CIFAR-10 root.  Each setting is 
 train/cifar.py in its own directory (OUT/tableN/NAME-seedS); finished runs are skipped and
 interrupted ones resumed when the command is repeated, and --jobs trains several side by side.
 A folder trained with another recipe (model, scheme, epochs, seed, batch size, subsets, or
-any train/cifar.py value --extra changes) is refused rather than reused.  A run that stops
+a recipe value, --init-from or --amp that --extra changes; train/cifar.py's RUN_FLAGS) is
+refused rather than reused.  A run that stops
 with a non-finite loss counts as diverged (chance accuracy); any other failure stops the driver.
 
 Tables 1-3 sweep one scheme parameter of one network (Table 1: alpha of PreResNet; Table 2:

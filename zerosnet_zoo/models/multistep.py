@@ -236,7 +236,7 @@ class MultistepResNet(nn.Module):
         zero_init_last: start every residual branch's last convolution at zero (timm's
             convention: the untrained network is the bare multistep recursion, finite in
             eval mode at any depth). False gives the reference code's initialization
-            (Kaiming normal everywhere), which the paper's experiments used.
+            (Kaiming normal for every convolution), which the paper's experiments used.
     """
 
     def __init__(
