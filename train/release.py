@@ -47,6 +47,11 @@ from zerosnet_zoo.plots import plot_accuracy_curves
 from zerosnet_zoo.provenance import initialization, seeds_summary, training_summary
 from zerosnet_zoo.weights import HF_ORGANIZATION, WEIGHTS_DIR, curves_file, sha256_of
 
+if __package__:  # imported as train.release (the tests)
+    from . import cifar
+else:  # run as python train/release.py, whose folder is on sys.path
+    import cifar
+
 DATASET = 'CIFAR-10 (JPEG q75)'
 DATA = 'DATA'  # how the commands in records and cards name the CIFAR-10 root
 MODEL_CARD = Path(__file__).resolve().parents[1] / 'MODEL_CARD.md'
@@ -125,21 +130,20 @@ def released_stages(weights: Path) -> list[dict]:
             for i, stage in enumerate(record['stages'], start=1)]
 
 
+# train/cifar.py's flags that take a value (its booleans are written as --[no-]nesterov and --amp)
+VALUE_FLAGS = (*(k for k in cifar.RECIPES['paper'] if k != 'nesterov'), 'seed', 'train_subset', 'test_subset')
+
+
 def _spelled_out(recipe: dict, key: str) -> bool:
-    """Whether a command writes this train/cifar.py value: every one that can differ from what the
-    command's preset fills in.  Keys a record predates are absent, as the run had their default."""
+    """Whether a command writes this train/cifar.py value: every one that is set, except an off
+    value (0) the command's preset fills in by itself.  Keys a record predates are absent, as the
+    run had their default."""
     value = recipe[key]
-    if key not in ('epochs', 'batch_size', 'lr', 'momentum', 'weight_decay', 'schedule', 'warmup_fraction',
-                   'label_smoothing', 'ema_decay', 'swa_epochs', 'swa_lr', 'seed', 'train_subset', 'test_subset') \
-            or value is None:
+    if key not in VALUE_FLAGS or value is None:
         return False
     if key == 'warmup_fraction':
         return recipe['schedule'] == 'onecycle'  # no other schedule reads it
-    if key in ('ema_decay', 'swa_epochs'):
-        return bool(value)  # 0, off, in every preset
-    if key == 'label_smoothing':
-        return bool(value) or recipe.get('recipe', 'paper') != 'paper'  # 0 is the paper's, not every preset's
-    return True
+    return bool(value) or value != cifar.RECIPES[recipe.get('recipe', 'paper')].get(key)
 
 
 def train_commands(stages: list[dict]) -> list[str]:
@@ -155,8 +159,8 @@ def train_commands(stages: list[dict]) -> list[str]:
         flags = ' '.join(f'--{k.replace("_", "-")} {v}' for k, v in recipe.items() if _spelled_out(recipe, k))
         if recipe.get('nesterov'):
             flags += ' --nesterov'
-        elif 'nesterov' in recipe and recipe.get('recipe', 'paper') != 'paper':
-            flags += ' --no-nesterov'  # another preset may default to Nesterov momentum
+        elif 'nesterov' in recipe and cifar.RECIPES[recipe.get('recipe', 'paper')]['nesterov']:
+            flags += ' --no-nesterov'  # the preset's default is Nesterov momentum
         if recipe.get('amp'):
             flags += ' --amp'
         if recipe.get('recipe', 'paper') != 'paper':  # the preset's name, for the reader; every value is spelled out

@@ -178,8 +178,8 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(',')]
     table_dir = Path(args.output) / f'table{args.table}'
     runs_dir = Path(args.output) / f'table{RUNS_OF.get(args.table, args.table)}'
-    runs = [(runs_dir / f'{row["name"]}-seed{seed}', _command(row, seed, runs_dir / f'{row["name"]}-seed{seed}', args))
-            for row in rows for seed in seeds]
+    folders = [(row, seed, runs_dir / f'{row["name"]}-seed{seed}') for row in rows for seed in seeds]
+    runs = [(out, _command(row, seed, out, args)) for row, seed, out in folders]
     for out, command in runs:
         if problem := _recipe_mismatch(out, command):
             fail(f'{out} holds a run at another budget ({problem}); pass another --output or remove that folder')

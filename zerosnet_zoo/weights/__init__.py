@@ -45,11 +45,10 @@ def packaged_weights(folder: Path = WEIGHTS_DIR) -> dict[str, str]:
             raise WeightIntegrityError(f'{path} is not named NAME.TAG-SHA256.safetensors; remove it or release '
                                        'it with train/release.py')
         found.setdefault(match['name_tag'], []).append(match['sha256'])
-    twice = {name_tag: hashes for name_tag, hashes in found.items() if len(hashes) > 1}
-    if twice:
-        name_tag, hashes = next(iter(twice.items()))
-        raise WeightIntegrityError(f'{folder} holds {len(hashes)} weights for {name_tag} ({", ".join(hashes)}); '
-                                   f'keep the one whose sha256 {name_tag}.json records')
+    for name_tag, hashes in found.items():
+        if len(hashes) > 1:
+            raise WeightIntegrityError(f'{folder} holds {len(hashes)} weights for {name_tag} ({", ".join(hashes)}); '
+                                       f'keep the one whose sha256 {name_tag}.json records')
     return {name_tag: hashes[0] for name_tag, hashes in sorted(found.items())}
 
 
