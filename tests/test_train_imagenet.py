@@ -4,6 +4,7 @@ on an ImageFolder cut from CIFAR-10 (JPEG q75)."""
 import csv
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -212,3 +213,32 @@ def test_model_ema_is_the_output_and_both_accuracies_are_logged(image_folder, tm
                               pretrained_cfg_overlay=dict(file=str(out / 'model.safetensors'), num_classes=3))
     assert all(torch.equal(saved.state_dict()[k], v) for k, v in state['state_dict_ema'].items())
     assert not all(torch.equal(saved.state_dict()[k], v) for k, v in state['state_dict'].items())
+
+
+@needs_data
+def test_a_non_finite_loss_on_one_rank_stops_the_run(image_folder, tmp_path):
+    # Rank 1 alone gets a NaN loss from its second step on. It stops with the divergence status, and torchrun
+    # ends rank 0, which would otherwise wait for rank 1 in the gradient all-reduce: the run fails, names the
+    # cause, and writes no final weights.
+    launcher = tmp_path / 'nan_on_rank_1.py'
+    launcher.write_text(
+        'import os, sys, types\n'
+        f'sys.path.insert(0, {str(REPO)!r})\n'
+        'from train import imagenet\n'
+        'if os.environ["RANK"] == "1":\n'
+        '    real, calls = imagenet.F.cross_entropy, []\n'
+        '    def cross_entropy(*args, **kwargs):\n'
+        '        calls.append(1)\n'
+        '        return real(*args, **kwargs) * (float("nan") if len(calls) > 1 else 1.0)\n'
+        '    imagenet.F = types.SimpleNamespace(cross_entropy=cross_entropy)\n'
+        'sys.exit(imagenet.main(sys.argv[1:]))\n')
+    run = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29518',
+         str(launcher), '--data-dir', str(image_folder), '--model', 'zerosnet18', '--img-size', '32', '-b', '8',
+         '--epochs', '2', '--workers', '0', '--device', 'cpu', '--output', str(tmp_path / 'run')],
+        env={**os.environ, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=240)
+    log = run.stdout + run.stderr
+    assert run.returncode != 0, log[-3000:]
+    assert 'non-finite loss at epoch 0, step 1; the last checkpoint is kept; lower --lr' in log, log[-3000:]
+    assert re.search(r'rank +: 1 .*\n +exitcode +: 3 ', log), log[-3000:]  # torchrun's summary names the cause
+    assert not (tmp_path / 'run' / 'model.safetensors').exists()
