@@ -160,12 +160,16 @@ def image_folder(tmp_path_factory):
     return root
 
 
+def tiny_run(image_folder: Path, out: Path) -> list:
+    """train/imagenet.py's flags for a few seconds of zerosnet18 on the tiny folder, on the CPU."""
+    return ['--data-dir', str(image_folder), '--model', 'zerosnet18', '--img-size', '32', '-b', '8',
+            '--warmup-epochs', '1', '--workers', '0', '--device', 'cpu', '--output', str(out)]
+
+
 @needs_data
 def test_two_process_gloo_run_with_the_default_lr_and_resume(image_folder, tmp_path):
     out = tmp_path / 'run'
-    common = [str(REPO / 'train' / 'imagenet.py'), '--data-dir', str(image_folder), '--model', 'zerosnet18',
-              '--img-size', '32', '-b', '8', '--warmup-epochs', '1', '--workers', '0', '--device', 'cpu',
-              '--output', str(out)]
+    common = [str(REPO / 'train' / 'imagenet.py'), *tiny_run(image_folder, out)]
     torchrun = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     # no --lr: the paper's 0.2 at 1024 images scales to 0.003125 for 2 x 8 images. (With --lr 0.2, the
@@ -199,9 +203,8 @@ def test_two_process_gloo_run_with_the_default_lr_and_resume(image_folder, tmp_p
 def test_model_ema_is_the_output_and_both_accuracies_are_logged(image_folder, tmp_path):
     out = tmp_path / 'ema'
     result = subprocess.run(
-        [sys.executable, str(REPO / 'train' / 'imagenet.py'), '--data-dir', str(image_folder), '--model', 'zerosnet18',
-         '--img-size', '32', '-b', '8', '--epochs', '2', '--warmup-epochs', '1', '--workers', '0', '--device', 'cpu',
-         '--model-ema', '--model-ema-decay', '0.5', '--output', str(out)],
+        [sys.executable, str(REPO / 'train' / 'imagenet.py'), *tiny_run(image_folder, out), '--epochs', '2',
+         '--model-ema', '--model-ema-decay', '0.5'],
         env={**os.environ, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert yaml.safe_load((out / 'args.yaml').read_text())['init'] == 'reference'
@@ -234,8 +237,7 @@ def test_a_non_finite_loss_on_one_rank_stops_the_run(image_folder, tmp_path):
         'sys.exit(imagenet.main(sys.argv[1:]))\n')
     run = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29518',
-         str(launcher), '--data-dir', str(image_folder), '--model', 'zerosnet18', '--img-size', '32', '-b', '8',
-         '--epochs', '2', '--workers', '0', '--device', 'cpu', '--output', str(tmp_path / 'run')],
+         str(launcher), *tiny_run(image_folder, tmp_path / 'run'), '--epochs', '2'],
         env={**os.environ, 'OMP_NUM_THREADS': '1'}, capture_output=True, text=True, timeout=240)
     log = run.stdout + run.stderr
     assert run.returncode != 0, log[-3000:]
