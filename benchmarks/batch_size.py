@@ -9,11 +9,16 @@ alike; the medians are reported as images per second and as a ratio to the first
 
 import argparse
 import json
-import statistics
+from functools import partial
 
 import torch
 
-from zerosnet_zoo.benchmark import Setting, build, inputs, timed, train_step
+from zerosnet_zoo.benchmark import Setting, build, inputs, interleaved, train_step
+
+
+def _train_steps(n, setting, built, x, y) -> None:
+    for _ in range(n):
+        train_step(built, x, y, setting)
 
 
 def main(argv=None) -> int:
@@ -32,15 +37,9 @@ def main(argv=None) -> int:
         built, (x, y) = build(args.model, setting), inputs(setting)
         train_step(built, x, y, setting)  # warm-up
         runs.append((setting, built, x, y))
-    seconds = [[] for _ in sizes]
-    for r in range(args.reps):
-        order = range(len(sizes)) if r % 2 == 0 else reversed(range(len(sizes)))
-        for i in order:
-            setting, built, x, y = runs[i]
-            steps = max(1, args.images // setting.batch_size)
-            seconds[i].append(timed(lambda: [train_step(built, x, y, setting) for _ in range(steps)], args.device)
-                              / (steps * setting.batch_size))
-    per_image = [statistics.median(s) for s in seconds]
+    steps = [max(1, args.images // setting.batch_size) for setting, *_ in runs]
+    per_rep = interleaved([partial(_train_steps, n, *run) for n, run in zip(steps, runs)], args.reps, args.device)
+    per_image = [t / (n * size) for t, n, size in zip(per_rep, steps, sizes)]
     result = {'model': args.model, 'threads': torch.get_num_threads(), 'device': args.device,
               'images_per_second': {b: 1 / t for b, t in zip(sizes, per_image)},
               'throughput_vs_first': {b: per_image[0] / t for b, t in zip(sizes, per_image)}}

@@ -12,7 +12,8 @@ import statistics
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from functools import partial
+from typing import Callable, NamedTuple, Sequence
 
 import timm
 import torch
@@ -21,8 +22,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import models  # noqa: F401  (registers the models)
 
-__all__ = ['Built', 'Setting', 'autocast', 'build', 'compare', 'infer_step', 'inputs', 'model_stats', 'timed',
-           'train_step']
+__all__ = ['Built', 'Setting', 'autocast', 'build', 'compare', 'infer_step', 'inputs', 'interleaved', 'model_stats',
+           'timed', 'train_step']
 
 
 def model_stats(model: torch.nn.Module) -> dict:
@@ -113,6 +114,16 @@ def timed(fn: Callable[[], object], device: str) -> float:
     return time.perf_counter() - start
 
 
+def interleaved(fns: Sequence[Callable[[], object]], reps: int, device: str) -> list[float]:
+    """Median seconds of each of ``fns``, timed in ``reps`` rounds whose order alternates."""
+    times = [[] for _ in fns]
+    for r in range(reps):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            times[i].append(timed(fns[i], device))
+    return [statistics.median(t) for t in times]
+
+
 def compare(names: list[str], step: Step, setting: Setting, reps: int, warmup: int) -> list[float]:
     """Median seconds per step of each model, timed in interleaved repetitions."""
     x, y = inputs(setting)
@@ -120,9 +131,4 @@ def compare(names: list[str], step: Step, setting: Setting, reps: int, warmup: i
     for b in built:
         for _ in range(warmup):
             step(b, x, y, setting)
-    times = [[] for _ in names]
-    for r in range(reps):
-        order = range(len(names)) if r % 2 == 0 else reversed(range(len(names)))
-        for i in order:
-            times[i].append(timed(lambda: step(built[i], x, y, setting), setting.device))
-    return [statistics.median(t) for t in times]
+    return interleaved([partial(step, b, x, y, setting) for b in built], reps, setting.device)
