@@ -27,7 +27,7 @@ import torch
 import torch._inductor.config
 from torch.profiler import ProfilerActivity, profile
 
-from zerosnet_zoo.benchmark import Setting, build, infer_step, inputs, train_step
+from zerosnet_zoo.benchmark import Setting, alternating, build, infer_step, inputs, train_step
 from zerosnet_zoo.files import atomic_path
 
 # Matched in this order: a 1x1 convolution (op_name marks it) and an inductor kernel (named
@@ -68,13 +68,12 @@ def profile_steps(names: list, step, args) -> dict:
         for _ in range(args.warmup):
             step(b, x, y, setting)
     per_op = {n: defaultdict(float) for n in names}
-    for r in range(args.steps):
-        for i in (range(len(names)) if r % 2 == 0 else reversed(range(len(names)))):
-            with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-                step(built[i], x, y, setting)
-            for event in prof.key_averages(group_by_input_shape=True):
-                if event.key.startswith('aten::') or 'cpp_fused' in event.key:
-                    per_op[names[i]][op_name(event)] += event.self_cpu_time_total / 1e3 / args.steps
+    for i in alternating(len(names), args.steps):
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            step(built[i], x, y, setting)
+        for event in prof.key_averages(group_by_input_shape=True):
+            if event.key.startswith('aten::') or 'cpp_fused' in event.key:
+                per_op[names[i]][op_name(event)] += event.self_cpu_time_total / 1e3 / args.steps
     return per_op
 
 

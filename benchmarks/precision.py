@@ -35,10 +35,8 @@ def main(argv=None) -> int:
         x, y = inputs(settings[0])
         result[name] = {}
         for step in (train_step, infer_step):
-            steps = [partial(step, b, x, y, s) for b, s in zip(built, settings)]
-            for fn in steps * args.warmup:
-                fn()
-            full, mixed = interleaved(steps, args.reps, args.device)
+            full, mixed = interleaved([partial(step, b, x, y, s) for b, s in zip(built, settings)], args.reps,
+                                      args.device, args.warmup)
             result[name][step.__name__] = {'mixed_vs_float32': mixed / full,
                                            'images_per_second': {'float32': args.batch_size / full,
                                                                  'mixed': args.batch_size / mixed}}

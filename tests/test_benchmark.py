@@ -2,7 +2,7 @@
 
 import time
 
-from zerosnet_zoo.benchmark import interleaved
+from zerosnet_zoo.benchmark import alternating, interleaved
 
 
 def test_interleaved_alternates_the_order_and_returns_each_median():
@@ -17,3 +17,11 @@ def test_interleaved_alternates_the_order_and_returns_each_median():
     assert calls == ['fast', 'slow', 'slow', 'fast'] * 2
     # A sleep never ends early, so the slow median is at least its pause and above the fast one.
     assert slow >= pauses['slow'] > fast
+
+
+def test_warm_up_calls_come_first_in_alternating_rounds_and_are_not_timed():
+    calls = []
+    medians = interleaved([lambda: calls.append(0), lambda: calls.append(1), lambda: calls.append(2)],
+                          reps=1, device='cpu', warmup=2)
+    assert list(alternating(3, 2)) == [0, 1, 2, 2, 1, 0]
+    assert calls == [0, 1, 2, 2, 1, 0] + [0, 1, 2] and len(medians) == 3

@@ -13,7 +13,7 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import timm
 import torch
@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import models  # noqa: F401  (registers the models)
 
-__all__ = ['Built', 'Setting', 'autocast', 'build', 'compare', 'infer_step', 'inputs', 'interleaved', 'model_stats',
+__all__ = ['Built', 'Setting', 'alternating', 'autocast', 'build', 'compare', 'infer_step', 'inputs', 'interleaved', 'model_stats',
            'timed', 'train_step']
 
 
@@ -114,13 +114,19 @@ def timed(fn: Callable[[], object], device: str) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(fns: Sequence[Callable[[], object]], reps: int, device: str) -> list[float]:
-    """Median seconds of each of ``fns``, timed in ``reps`` rounds whose order alternates."""
-    times = [[] for _ in fns]
+def alternating(count: int, reps: int) -> Iterator[int]:
+    """Indices 0..count-1 for ``reps`` rounds, every other round reversed, so that none always runs first."""
     for r in range(reps):
-        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
-        for i in order:
-            times[i].append(timed(fns[i], device))
+        yield from (range(count) if r % 2 == 0 else reversed(range(count)))
+
+
+def interleaved(fns: Sequence[Callable[[], object]], reps: int, device: str, warmup: int = 0) -> list[float]:
+    """Median seconds of each of ``fns``, after ``warmup`` untimed calls of each, timed in alternating rounds."""
+    for i in alternating(len(fns), warmup):
+        fns[i]()
+    times = [[] for _ in fns]
+    for i in alternating(len(fns), reps):
+        times[i].append(timed(fns[i], device))
     return [statistics.median(t) for t in times]
 
 
@@ -128,7 +134,4 @@ def compare(names: list[str], step: Step, setting: Setting, reps: int, warmup: i
     """Median seconds per step of each model, timed in interleaved repetitions."""
     x, y = inputs(setting)
     built = [build(n, setting) for n in names]
-    for b in built:
-        for _ in range(warmup):
-            step(b, x, y, setting)
-    return interleaved([partial(step, b, x, y, setting) for b in built], reps, setting.device)
+    return interleaved([partial(step, b, x, y, setting) for b in built], reps, setting.device, warmup)
