@@ -24,7 +24,8 @@ and rewrites the shipped-weights section of MODEL_CARD.md from every NAME.TAG.js
 ``--remeasure --name NAME.TAG --data-dir DATA`` measures a released weight again and rewrites
 the metrics of its record, leaving what it says of the training as it is.
 The package finds its weights by these files, so a release edits no Python.  The commands
-in the record and the card write the data folder as ``DATA``.
+in the record and the card write the data folder as ``DATA`` and a run folder given as an
+absolute path as ``runs/NAME``.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def training_stages(run: Path, weights_dir: Path = WEIGHTS_DIR) -> list[dict]:
         if len(log) != recipe['epochs'] or not (run / 'model.safetensors').is_file():
             raise SystemExit(f'{run} is not a finished run: {len(log)} of {recipe["epochs"]} epochs logged')
         start = checkpoint_file(recipe['init_from']) if recipe.get('init_from') else None
-        recipe['data_dir'] = DATA  # the record names no path of the machine that trained it
+        # the record names no path of the machine that trained it
+        recipe['data_dir'], recipe['output'] = DATA, portable_output(recipe['output'])
         if start is None:  # a run from scratch: say how its model was initialized
             recipe['init'] = initialization(recipe)
         found.append((recipe, log, start))
@@ -96,6 +98,13 @@ def training_stages(run: Path, weights_dir: Path = WEIGHTS_DIR) -> list[dict]:
         if start is not None:
             recipe['init_from'] = start_record(start, i, stages[i - 1]['command'], weights_dir)
     return stages
+
+
+def portable_output(output: str) -> str:
+    """How a record writes a run folder: an absolute path of the training machine becomes ``runs/NAME``
+    (a relative one is kept).  The commands chain the stages by these names, so they stay consistent."""
+    path = Path(output)
+    return str(Path('runs') / path.name) if path.is_absolute() else output
 
 
 def start_record(start: Path, stage: int, command: str, weights_dir: Path) -> dict:
