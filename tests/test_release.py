@@ -120,6 +120,14 @@ def test_fast_recipe_command_spells_out_every_value():
                        '--channels-last --output runs/z20')
     args = cifar.parse_args(command.split()[2:])  # the command rebuilds the recipe
     assert {k: getattr(args, k) for k in cifar.RECIPES['fast']} == cifar.RECIPES['fast']
+    summary = release.training_summary({'epochs': 36, 'stages': [{'recipe': recipe, 'epochs': 36}]})
+    assert summary == ("from the reference code's random initialization (Kaiming normal): SGD (Nesterov momentum 0.9), "
+                       'peak lr 0.4 on one cycle (warm-up over 25% of the steps, then annealing to about 0: '
+                       "torch's OneCycleLR), weight decay 0.0005, batch 128, 36 epochs, seed 0, label smoothing 0.1; "
+                       'random crop 32 (padding 4) and horizontal flip')
+    amp = release.training_summary({'epochs': 36, 'stages': [{'recipe': {**recipe, 'amp': True, 'device': 'cpu'},
+                                                               'epochs': 36}]})
+    assert amp == summary.replace('label smoothing 0.1;', 'label smoothing 0.1, mixed precision (bfloat16 autocast);')
 
 
 @pytest.mark.parametrize('flags', [
