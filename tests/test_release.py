@@ -128,6 +128,9 @@ def test_fast_recipe_command_spells_out_every_value():
     amp = release.training_summary({'epochs': 36, 'stages': [{'recipe': {**recipe, 'amp': True, 'device': 'cpu'},
                                                                'epochs': 36}]})
     assert amp == summary.replace('label smoothing 0.1;', 'label smoothing 0.1, mixed precision (bfloat16 autocast);')
+    on_gpu = release.training_summary({'epochs': 36, 'stages': [{'recipe': {**recipe, 'amp': True, 'device': 'cuda:0'},
+                                                                  'epochs': 36}]})
+    assert on_gpu == amp.replace('bfloat16', 'float16')
 
 
 @pytest.mark.parametrize('flags', [

@@ -66,7 +66,7 @@ from zerosnet_zoo import paper, stability
 from zerosnet_zoo.checkpoints import checkpoint_file, load_weights
 from zerosnet_zoo.building import check_model_name, create_model, dataset_model_name, parse_model_kwargs
 from zerosnet_zoo.data import load_split, normalize, random_crop_flip
-from zerosnet_zoo.evaluate import accuracy
+from zerosnet_zoo.evaluate import accuracy, amp_dtype
 from zerosnet_zoo.files import atomic_path
 
 
@@ -318,7 +318,7 @@ def main(argv=None) -> int:
     scheduler = make_scheduler(optimizer, args, steps)
     per_step = args.schedule == 'onecycle'
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp and device.type == 'cuda')
-    amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
+    dtype = amp_dtype(device)
     averaged = AveragedModel(model) if args.swa_epochs else None
     # timm's warm-up of the decay (1 - (1 + step) ** -2/3, up to --ema-decay) keeps the early average from
     # being the random initialization's, whatever the length of the run
@@ -360,7 +360,7 @@ def main(argv=None) -> int:
         for i, (x, idx) in enumerate(tqdm(batches, total=steps, desc=f'epoch {epoch + 1}/{args.epochs}',
                                           leave=False, mininterval=1.0)):
             y = labels[idx]
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp):
+            with torch.autocast(device.type, dtype=dtype, enabled=args.amp):
                 logits = model(x)
                 loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
             if not torch.isfinite(loss):
@@ -405,7 +405,7 @@ def main(argv=None) -> int:
             # The average's batch-norm statistics belong to no iterate: measure them on the training data.
             batches = augmented_batches(images, args.batch_size, mean, std, memory_format,
                                         epoch_generator(args.seed, args.epochs))
-            with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=args.amp):
+            with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=args.amp):
                 update_bn((x for x, _ in batches), averaged)
             record['swa_test_acc'] = accuracy(averaged.module, test.images, test.labels, mean, std, device=device,
                                               channels_last=args.channels_last, amp=args.amp)

@@ -68,6 +68,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
 from zerosnet_zoo.building import create_model, parse_model_kwargs
+from zerosnet_zoo.evaluate import amp_dtype
 from zerosnet_zoo.files import atomic_path
 
 _logger = logging.getLogger('train')
@@ -260,10 +261,10 @@ def main(argv=None) -> int:
     loader_train, loader_eval = create_loaders(model, dataset_train, dataset_eval, args, device)
 
     optimizer = create_optimizer(model, args)
-    amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
-    amp_autocast = partial(torch.autocast, device_type=device.type, dtype=amp_dtype) if args.amp else nullcontext
+    dtype = amp_dtype(device)
+    amp_autocast = partial(torch.autocast, device_type=device.type, dtype=dtype) if args.amp else nullcontext
     # float16 gradients need loss scaling; bfloat16 has float32's range and does not
-    loss_scaler = utils.NativeScaler(device=device.type) if args.amp and amp_dtype == torch.float16 else None
+    loss_scaler = utils.NativeScaler(device=device.type) if args.amp and dtype == torch.float16 else None
 
     start_epoch = 0
     if args.resume:

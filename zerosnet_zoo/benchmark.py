@@ -21,9 +21,10 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import models  # noqa: F401  (registers the models)
+from .evaluate import amp_dtype
 
-__all__ = ['Built', 'Setting', 'alternating', 'autocast', 'build', 'compare', 'infer_step', 'inputs', 'interleaved', 'model_stats',
-           'timed', 'train_step']
+__all__ = ['Built', 'Setting', 'alternating', 'autocast', 'build', 'compare', 'infer_step', 'inputs', 'interleaved',
+           'model_stats', 'timed', 'train_step']
 
 
 def model_stats(model: torch.nn.Module) -> dict:
@@ -82,8 +83,7 @@ def autocast(setting: Setting) -> AbstractContextManager:
     """Mixed precision when the setting asks for it, else nothing."""
     if not setting.amp:
         return nullcontext()
-    dtype = torch.float16 if setting.device.startswith('cuda') else torch.bfloat16
-    return torch.autocast(torch.device(setting.device).type, dtype=dtype)
+    return torch.autocast(torch.device(setting.device).type, dtype=amp_dtype(setting.device))
 
 
 def train_step(built: Built, x: torch.Tensor, y: torch.Tensor, setting: Setting) -> None:

@@ -17,9 +17,15 @@ import torch.nn.functional as F
 from .data import ImageSet, normalize
 
 __all__ = ['ATTACKS', 'EPS', 'NOISES', 'PGD_STEPS', 'AttackResult', 'Evaluation', 'evaluate', 'accuracy', 'topk_accuracy',
-           'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial', 'pgd_step_size']
+           'amp_dtype', 'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial', 'pgd_step_size']
 
 NOISE_SEED = 1
+
+
+def amp_dtype(device: str | torch.device) -> torch.dtype:
+    """The dtype mixed precision autocasts to on this device, in the package's tools: float16 on
+    CUDA (training needs a loss scaler), bfloat16 elsewhere (float32's range, no scaler)."""
+    return torch.float16 if torch.device(device).type == 'cuda' else torch.bfloat16
 
 # name -> (kind, parameter): the input noises of the paper's Table 6
 NOISES = {
@@ -159,7 +165,7 @@ def _topk(model, images, labels, mean, std, batch_size, device, perturb: Callabl
         x = normalize(x, mean, std)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16 if device.type == 'cpu' else torch.float16, enabled=amp):
+        with torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp):
             logits = model(x)
             if flip:  # test-time augmentation: average with the mirror image's logits
                 logits = (logits + model(x.flip(3))) / 2

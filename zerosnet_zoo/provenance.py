@@ -6,6 +6,8 @@ model card, the Hub card and the release script describe a weight with these sen
 
 from __future__ import annotations
 
+from .evaluate import amp_dtype
+
 __all__ = ['INITIALIZATIONS', 'initialization', 'seeds_summary', 'training_summary']
 
 
@@ -25,8 +27,8 @@ def training_summary(record: dict) -> str:
                   f"{stage['epochs']} epochs, seed {r['seed']}")
         if r.get('label_smoothing'):
             clause += f", label smoothing {r['label_smoothing']}"
-        if r.get('amp'):  # train/cifar.py autocasts to float16 on CUDA, bfloat16 elsewhere
-            clause += f", mixed precision ({'float16' if str(r.get('device')).startswith('cuda') else 'bfloat16'} autocast)"
+        if r.get('amp'):
+            clause += f", mixed precision ({str(amp_dtype(r.get('device', 'cpu'))).removeprefix('torch.')} autocast)"
         if r.get('ema_decay'):
             clause += (f", the output being the exponential moving average of the weights (decay {r['ema_decay']} per step, "
                        "after timm's warm-up of the decay)")
