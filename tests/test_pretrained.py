@@ -222,6 +222,25 @@ def test_export_of_a_run_keeps_its_scheme(tmp_path):
         assert torch.equal(loaded(x), source(x))
 
 
+@pytest.mark.parametrize('name_tag, kwargs', [
+    ('zerosnet_opt_20.cifar10', dict(lam=-1.2)),
+    ('zerosnet_opt_20.cifar10', dict(coefficients=(1.0, 0.0, 0.0, 1.0))),
+    ('preresnet_20.cifar10', dict(alpha=0.5)),
+])
+def test_published_weights_refuse_another_fixed_scheme(name_tag, kwargs):
+    """The coefficients are in no tensor: loading would run the weights as a network they were not trained as."""
+    with pytest.raises(ValueError, match=r'published \w+ weights are trained with .* drop lam=/coefficients=/alpha='):
+        timm.create_model(name_tag, pretrained=True, **kwargs)
+
+
+def test_published_weights_accept_their_own_scheme_spelled_out():
+    x = torch.randn(2, 3, 32, 32)
+    default = timm.create_model('zerosnet_opt_20.cifar10', pretrained=True).eval()
+    spelled = timm.create_model('zerosnet_opt_20.cifar10', pretrained=True, lam=-1.8).eval()
+    with torch.no_grad():
+        assert torch.equal(default(x), spelled(x))
+
+
 def test_export_refuses_a_non_empty_folder_and_leaves_nothing(tmp_path):
     (tmp_path / 'repo').mkdir()
     (tmp_path / 'repo' / 'keep.txt').write_text('mine')

@@ -150,6 +150,22 @@ def test_command_rebuilds_every_value_of_the_run(flags):
         assert rebuilt[key] == recipe[key], key
 
 
+def test_release_refuses_a_run_of_another_fixed_scheme(tmp_path):
+    """A published weight loads without --model-kwargs, so it must be its name's default network."""
+    data = tmp_path / 'data'
+    data.mkdir()
+    for split in ('train', 'test'):
+        (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
+    run = tmp_path / 'run'
+    assert cifar.main(['--model', 'preresnet_20', '--model-kwargs', 'alpha=0.5', '--data-dir', str(data),
+                       '--epochs', '1', '--batch-size', '100', '--output', str(run)]) == 0
+    weights = tmp_path / 'weights'
+    with pytest.raises(SystemExit, match='with --model-kwargs alpha=0.5, but preresnet_20.cifar10 is loaded without'):
+        release.main(['--run', str(run), '--name', 'preresnet_20.cifar10', '--data-dir', str(data),
+                      '--hardware', 'test machine', '--weights-dir', str(weights)])
+    assert not weights.exists()
+
+
 def test_start_record_names_a_released_weight_or_the_command(tmp_path):
     start = tmp_path / 'run' / 'model.safetensors'
     start.parent.mkdir()

@@ -44,6 +44,7 @@ from zerosnet_zoo.building import checkpoint_model
 from zerosnet_zoo.data import load_split
 from zerosnet_zoo.evaluate import ATTACKS, NOISES, AttackResult, evaluate
 from zerosnet_zoo.files import atomic_path
+from zerosnet_zoo.models.zerosnet import fits_published_weights, published_scheme
 from zerosnet_zoo.plots import plot_accuracy_curves
 from zerosnet_zoo.provenance import initialization, seeds_summary, training_summary
 from zerosnet_zoo.weights import HF_ORGANIZATION, WEIGHTS_DIR, curves_file, sha256_of
@@ -378,6 +379,11 @@ def main(argv=None) -> int:
     if args.name.split('.')[0] != model:
         raise SystemExit(f'{args.run} trained {model}, not {args.name}')
 
+    network = checkpoint_model(weights, args.name)[0]
+    if not all(fits_published_weights(model, s) for s in network.schemes()):
+        raise SystemExit(f"{args.run} trained {model} with --model-kwargs {' '.join(stages[-1]['recipe']['model_kwargs'])}, "
+                         f"but {args.name} is loaded without them, as {published_scheme(model)}; "
+                         'share this run with zerosnet-zoo export instead')
     sha = sha256_of(weights)
     log = [{**line, 'stage': i + 1} for i, stage in enumerate(stages) for line in stage['log']]
     record = {

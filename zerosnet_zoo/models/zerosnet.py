@@ -10,19 +10,21 @@ Imports go one way, so that no module of the package needs another lazily:
 (which hands ``convert`` to timm as the pretrained filter).
 """
 
+import math
+from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model, resolve_pretrained_cfg
 
 from .. import paper, stability
-from ..weights import packaged_cfg, packaged_weights, verify_file
+from ..weights import HF_ORGANIZATION, WEIGHTS_DIR, packaged_cfg, packaged_weights, verify_file
 from .convert import convert_reference_state_dict, is_reference_state_dict
 from .multistep import CIFAR_ARGS, IMAGENET_ARGS, MultistepBlock, MultistepResNet
 from .schemes import FixedScheme, LMTrainableScheme, ZeroSLambdaScheme
 
 __all__ = ['MultistepResNet', 'MultistepBlock', 'CIFAR_DEPTHS', 'IMAGENET_LAYOUTS', 'zerosnet_scheme',
-           'preresnet_scheme', 'lmresnet_scheme', 'checkpoint_filter_fn']
+           'preresnet_scheme', 'lmresnet_scheme', 'published_scheme', 'fits_published_weights', 'checkpoint_filter_fn']
 
 # depth -> (bottleneck, blocks per stage) of the CIFAR family, as the functions below build them
 CIFAR_DEPTHS = {
@@ -57,6 +59,43 @@ def lmresnet_scheme(k: Optional[float] = None) -> Union[FixedScheme, LMTrainable
     return LMTrainableScheme() if k is None else FixedScheme(*stability.lm_coefficients(float(k)))
 
 
+def published_scheme(variant: str) -> Optional[FixedScheme]:
+    """The fixed scheme every published weight of ``variant`` is trained with: its name's default.
+
+    None where the scheme is learned and loads with the weights (ZeroSNet-Tra, LM-ResNet).
+    """
+    if variant.startswith('preresnet'):
+        return preresnet_scheme()
+    if variant.startswith('zerosnet') and not variant.startswith('zerosnet_tra'):
+        return zerosnet_scheme()
+    return None
+
+
+def fits_published_weights(variant: str, scheme: Any) -> bool:
+    """Whether ``scheme`` (a FixedScheme, or a ``stability.Scheme`` of ``model.schemes()``) is the
+    one published weights of ``variant`` are trained with; always true for learned schemes."""
+    expected = published_scheme(variant)
+    if expected is None:
+        return True
+    if not (hasattr(scheme, 'alphas') and hasattr(scheme, 'beta')) or len(scheme.alphas) != expected.order:
+        return False
+    # lam=-1.8 computes the optimal coefficients to within rounding, so compare with a tolerance
+    return all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+               for x, y in zip((*scheme.alphas, scheme.beta), (*expected.alphas, expected.beta)))
+
+
+def _check_published_scheme(variant: str, cfg: Any, scheme: Any) -> None:
+    """Fixed coefficients are in no tensor, so weights load under any of them without a word, and then
+    compute a network they were not trained as: refuse that for the published weights."""
+    published = Path(cfg.file).parent == WEIGHTS_DIR if cfg.file else (
+        cfg.state_dict is None and (cfg.hf_hub_id or '').startswith(f'{HF_ORGANIZATION}/'))
+    if published and not fits_published_weights(variant, scheme):
+        raise ValueError(
+            f'the published {variant} weights are trained with {published_scheme(variant)}, not with the '
+            f'requested {scheme}; drop lam=/coefficients=/alpha= to use them, or create the model with '
+            f'pretrained=False and load_state_dict() them yourself to start another scheme from them')
+
+
 def checkpoint_filter_fn(state_dict: Dict[str, Any], model: MultistepResNet) -> Dict[str, Any]:
     """timm's hook for pretrained loading: converts reference checkpoints, passes ours through."""
     state_dict = state_dict.get('state_dict', state_dict)
@@ -76,6 +115,7 @@ def _create_zerosnet(variant: str, pretrained: bool = False, **kwargs) -> Multis
                 f'no pretrained weights are published for {variant} (tag {cfg.tag or "default"}); '
                 f'use pretrained=False, or point at a checkpoint with '
                 f'pretrained_cfg_overlay=dict(file="model.safetensors")')
+        _check_published_scheme(variant, cfg, kwargs['scheme'])
         if cfg.file:
             verify_file(cfg.file)
     return build_model_with_cfg(
