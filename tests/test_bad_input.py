@@ -97,6 +97,8 @@ def test_train_cifar_syntax_error_keeps_argparse_usage(files):
     (['eval', '--model', 'zerosnet_opt_32', '--checkpoint', 'z20.safetensors'],
      ['does not fit zerosnet_opt_32', '72 tensors missing', 'pass the --model and --model-kwargs']),
     (['eval', '--checkpoint', 'z20.safetensors'], ['does not record its model', 'pass --model']),
+    (['eval', '--model', 'zerosnet_opt_20.cifar10', '--pretrained', '--model-kwargs', 'lam=-1.2', '--limit', '10'],
+     ['published zerosnet_opt_20 weights are trained with', 'drop lam=/coefficients=/alpha=']),
     (['eval', '--model', 'zerosnet_opt_20', '--checkpoint', 'z20.safetensors', '--data-dir', 'missing'],
      ['data directory missing not found']),
     (['eval', '--model', 'zerosnet_opt_20', '--model-kwargs', 'num_classes=10', '--checkpoint', 'z20.safetensors'],
