@@ -444,3 +444,5 @@ def test_recipe_notes_quote_their_records(run):
     name = recipe['model'] if run == f"full-{recipe['model']}" else run
     row = next(line for line in notes.splitlines() if line.startswith(f'| `{name}` '))
     assert f'| {last} |' in row, (run, last, row)
+    if 'swa_test_acc' in log[-1]:  # a run that averaged its weights also quotes the average
+        assert f"| {log[-1]['swa_test_acc']:.2f} |" in row, (run, row)
