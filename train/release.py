@@ -381,9 +381,9 @@ def main(argv=None) -> int:
 
     network = checkpoint_model(weights, args.name)[0]
     if not all(fits_published_weights(model, s) for s in network.schemes()):
-        raise SystemExit(f"{args.run} trained {model} with --model-kwargs {' '.join(stages[-1]['recipe']['model_kwargs'])}, "
-                         f"but {args.name} is loaded without them, as {published_scheme(model)}; "
-                         'share this run with zerosnet-zoo export instead')
+        given = ' '.join(stages[-1]['recipe']['model_kwargs'])
+        raise SystemExit(f'{args.run} trained {model} with --model-kwargs {given}, but {args.name} is loaded '
+                         f'without them, as {published_scheme(model)}; share this run with zerosnet-zoo export instead')
     sha = sha256_of(weights)
     log = [{**line, 'stage': i + 1} for i, stage in enumerate(stages) for line in stage['log']]
     record = {
