@@ -40,7 +40,7 @@ import torch
 
 from zerosnet_zoo import paper
 from zerosnet_zoo.checkpoints import checkpoint_file
-from zerosnet_zoo.building import checkpoint_model
+from zerosnet_zoo.building import Checkpoint, checkpoint_model
 from zerosnet_zoo.data import load_split
 from zerosnet_zoo.evaluate import ATTACKS, NOISES, AttackResult, evaluate
 from zerosnet_zoo.files import atomic_path
@@ -204,10 +204,10 @@ def attack_record(result: AttackResult, images: int) -> dict:
     return {**result.to_dict(), 'images': images}
 
 
-def measure(weights: Path, name_tag: str, data_dir: str, attack_images: int) -> dict:
+def measure(checkpoint: Checkpoint, name_tag: str, data_dir: str, attack_images: int) -> dict:
     """The metrics a record keeps, measured as ``zerosnet-zoo eval`` does: clean top-1/top-5 with and
     without flip TTA and under the paper's noises on the whole test split, FGSM and PGD on a seeded subset."""
-    network, _, dataset, _ = checkpoint_model(weights, name_tag)
+    network, _, dataset, _ = checkpoint
     data = load_split(data_dir, 'test', dataset)
     clean = evaluate(network, data, NOISES, flip=True)
     attacked = evaluate(network, data.subset(attack_images), attacks=ATTACKS)
@@ -232,7 +232,7 @@ def remeasure(name_tag: str, data_dir: str, attack_images: int, weights_dir: Pat
     weights = weights_dir / f"{name_tag}-{record['sha256']}.safetensors"
     if not weights.is_file() or sha256_of(weights) != record['sha256']:
         raise SystemExit(f"{weights} is missing or does not match the sha256 in {path.name}")
-    record.update(measure(weights, name_tag, data_dir, attack_images))
+    record.update(measure(checkpoint_model(weights, name_tag), name_tag, data_dir, attack_images))
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + '\n')
     return record
@@ -379,8 +379,8 @@ def main(argv=None) -> int:
     if args.name.split('.')[0] != model:
         raise SystemExit(f'{args.run} trained {model}, not {args.name}')
 
-    network = checkpoint_model(weights, args.name)[0]
-    if not all(fits_published_weights(model, s) for s in network.schemes()):
+    checkpoint = checkpoint_model(weights, args.name)
+    if not all(fits_published_weights(model, s) for s in checkpoint.model.schemes()):
         given = ' '.join(stages[-1]['recipe']['model_kwargs'])
         raise SystemExit(f'{args.run} trained {model} with --model-kwargs {given}, but {args.name} is loaded '
                          f'without them, as {published_scheme(model)}; share this run with zerosnet-zoo export instead')
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
         'torch': torch.__version__,
         'train_seconds': sum(r['seconds'] for r in log),
         'final_epoch': log[-1],
-        **measure(weights, args.name, args.data_dir, args.attack_images),
+        **measure(checkpoint, args.name, args.data_dir, args.attack_images),
         'paper': paper_reference(model),
     }
     packaged = args.weights_dir / f'{args.name}-{sha}.safetensors'
