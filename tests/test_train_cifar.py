@@ -446,3 +446,21 @@ def test_recipe_notes_quote_their_records(run):
     assert f'| {last} |' in row, (run, last, row)
     if 'swa_test_acc' in log[-1]:  # a run that averaged its weights also quotes the average
         assert f"| {log[-1]['swa_test_acc']:.2f} |" in row, (run, row)
+
+
+@pytest.mark.parametrize('native', [False, True])
+def test_amp_warns_on_a_cpu_without_bfloat16_kernels(tmp_path, monkeypatch, capsys, native):
+    """Without oneDNN's bfloat16 kernels (an AVX2-only x86 CPU), --amp is many times slower than float32:
+    the run goes on, but says so once, with the fix."""
+    monkeypatch.setattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', lambda: native)
+    data = image_folder(tmp_path / 'data', 2, 4, 2)
+    run = ['--model', 'preresnet_20', '--data-dir', str(data), '--epochs', '1', '--batch-size', '8']
+    assert cifar.main([*run, '--amp', '--output', str(tmp_path / 'amp')]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning')]
+    if native:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith('warning: --amp: this CPU lacks')
+        assert 'Train without --amp' in warnings[0] and 'benchmarks/precision.py' in warnings[0]
+    assert cifar.main([*run, '--output', str(tmp_path / 'float32')]) == 0  # no --amp, no warning
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning')]

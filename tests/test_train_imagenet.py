@@ -109,6 +109,15 @@ def test_amp_defaults_to_on_for_cuda_only(data_root):
     assert parse(data_root, '--model', 'zerosnet18', '--amp').amp is True
 
 
+def test_amp_on_a_cpu_without_bfloat16_kernels_warns(data_root, monkeypatch, caplog):
+    monkeypatch.setattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported', lambda: False)
+    with pytest.raises(RuntimeError, match='Found 0 images'):  # the empty data root, after the warning
+        imagenet.main(['--data-dir', str(data_root), '--output', str(data_root / 'out'), '--device', 'cpu',
+                       '--model', 'zerosnet18', '--amp'])
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+    assert warning.startswith('--amp: this CPU lacks') and 'Train without --amp' in warning
+
+
 def test_optimizer_is_the_papers_heavy_ball_sgd(data_root):
     args = parse(data_root, '--model', 'zerosnet_tra18', '--lr', '0.1')
     model = timm.create_model('zerosnet_tra18', num_classes=3)

@@ -66,7 +66,7 @@ from zerosnet_zoo import paper, stability
 from zerosnet_zoo.checkpoints import checkpoint_file, load_weights
 from zerosnet_zoo.building import check_model_name, create_model, dataset_model_name, parse_model_kwargs
 from zerosnet_zoo.data import load_split, normalize, random_crop_flip
-from zerosnet_zoo.evaluate import accuracy, amp_dtype
+from zerosnet_zoo.evaluate import accuracy, amp_dtype, slow_amp
 from zerosnet_zoo.files import atomic_path
 
 
@@ -307,6 +307,8 @@ def main(argv=None) -> int:
         init_weights(model, args.init_from)
     model.to(device=device, memory_format=memory_format)
     print(f'recipe {args.recipe}: ' + ', '.join(f'{k} {getattr(args, k)}' for k in RECIPES[args.recipe]), file=sys.stderr)
+    if args.amp and (why := slow_amp(device)):
+        print(f'warning: --amp: {why}', file=sys.stderr)
     mean, std = model.pretrained_cfg['mean'], model.pretrained_cfg['std']
     provenance = {'init': init, 'mean': list(mean), 'std': list(std)}
     if not resuming:

@@ -68,7 +68,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 import zerosnet_zoo  # noqa: F401  (registers the models)
 from zerosnet_zoo.building import create_model, parse_model_kwargs
-from zerosnet_zoo.evaluate import amp_dtype
+from zerosnet_zoo.evaluate import amp_dtype, slow_amp
 from zerosnet_zoo.files import atomic_path
 
 _logger = logging.getLogger('train')
@@ -234,6 +234,8 @@ def main(argv=None) -> int:
     device = utils.init_distributed_device(args)  # torchrun env -> NCCL (CUDA) or gloo (CPU)
     utils.random_seed(args.seed, args.rank)
     args.amp = resolve_amp(args.amp, device.type)
+    if args.amp and utils.is_primary(args) and (why := slow_amp(device)):
+        _logger.warning(f'--amp: {why}')
     if args.lr is None:  # the paper's lr, rescaled to the global batch of this run
         args.lr = derive_lr(args.batch_size, args.world_size, args.lr_base, args.lr_base_size, args.lr_base_scale)
         lr_source = (f'{args.lr_base_scale} scaling of --lr-base {args.lr_base:g} at {args.lr_base_size} images '

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from .data import ImageSet, normalize
 
 __all__ = ['ATTACKS', 'EPS', 'NOISES', 'PGD_STEPS', 'AttackResult', 'Evaluation', 'evaluate', 'accuracy', 'topk_accuracy',
-           'amp_dtype', 'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial', 'pgd_step_size']
+           'amp_dtype', 'slow_amp', 'noise_accuracy', 'attack_accuracy', 'add_noise', 'adversarial', 'pgd_step_size']
 
 NOISE_SEED = 1
 
@@ -26,6 +26,19 @@ def amp_dtype(device: str | torch.device) -> torch.dtype:
     """The dtype mixed precision autocasts to on this device, in the package's tools: float16 on
     CUDA (training needs a loss scaler), bfloat16 elsewhere (float32's range, no scaler)."""
     return torch.float16 if torch.device(device).type == 'cuda' else torch.bfloat16
+
+
+def slow_amp(device: str | torch.device) -> str | None:
+    """Why mixed precision would be slow on this device, or None. oneDNN's bfloat16 kernels need
+    AVX-512 or AVX-NE-CONVERT on an x86 CPU and the BF16 extension on Arm (torch's own check says
+    which); without them bfloat16 autocast runs fallback kernels many times slower than float32."""
+    if torch.device(device).type != 'cpu' or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return None
+    return ("this CPU lacks the instructions oneDNN's bfloat16 kernels need (AVX-512 or AVX-NE-CONVERT on "
+            'x86, BF16 on Arm), so bfloat16 autocast runs slow fallback kernels (a train step took 13-15x its '
+            'float32 time on an AVX2-only CPU). Train without --amp, or time both with python '
+            'benchmarks/precision.py')
+
 
 # name -> (kind, parameter): the input noises of the paper's Table 6
 NOISES = {
