@@ -166,6 +166,31 @@ def test_release_refuses_a_run_of_another_fixed_scheme(tmp_path):
     assert not weights.exists()
 
 
+@pytest.mark.parametrize('name, recorded, message', [
+    ('zerosnet_opt_20.cifar10', 'cifar10', 'trained preresnet_20, not zerosnet_opt_20.cifar10'),
+    ('preresnet_20', 'cifar10', 'as preresnet_20.cifar10, .* and --name is preresnet_20$'),
+    ('preresnet_20.cifar100', 'cifar10', 'and --name is preresnet_20.cifar100$'),
+    ('preresnet_20.cifar10', 'cifar100', 'trained on cifar100 and --name'),
+])
+def test_release_publishes_only_cifar10_runs_under_their_own_name(tmp_path, name, recorded, message):
+    """The card measures on CIFAR-10 and quotes the paper's CIFAR-10 column: nothing else is released,
+    and no file is written that the package could not load."""
+    data = tmp_path / 'data'
+    data.mkdir()
+    for split in ('train', 'test'):
+        (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
+    run = tmp_path / 'run'
+    assert cifar.main(['--model', 'preresnet_20', '--data-dir', str(data), '--train-subset', '100', '--epochs', '1',
+                       '--batch-size', '100', '--output', str(run)]) == 0
+    args = json.loads((run / 'args.json').read_text())
+    (run / 'args.json').write_text(json.dumps({**args, 'dataset': recorded}))
+    weights = tmp_path / 'weights'
+    with pytest.raises(SystemExit, match=message):
+        release.main(['--run', str(run), '--name', name, '--data-dir', str(data), '--hardware', 'test machine',
+                      '--weights-dir', str(weights)])
+    assert not weights.exists()
+
+
 def test_start_record_names_a_released_weight_or_the_command(tmp_path):
     start = tmp_path / 'run' / 'model.safetensors'
     start.parent.mkdir()

@@ -378,6 +378,10 @@ def main(argv=None) -> int:
     model, weights = stages[-1]['recipe']['model'], Path(args.run) / 'model.safetensors'
     if args.name.split('.')[0] != model:
         raise SystemExit(f'{args.run} trained {model}, not {args.name}')
+    dataset = stages[-1]['recipe'].get('dataset', 'cifar10')
+    if args.name != f'{model}.cifar10' or dataset != 'cifar10':  # the card's data and the paper's column
+        raise SystemExit(f'a release publishes CIFAR-10 weights as {model}.cifar10, measured on {DATASET}; '
+                         f'{args.run} trained on {dataset} and --name is {args.name}')
 
     checkpoint = checkpoint_model(weights, args.name)
     if not all(fits_published_weights(model, s) for s in checkpoint.model.schemes()):
