@@ -57,13 +57,22 @@ def test_unknown_lr_scaling_is_refused():
 
 
 @pytest.mark.parametrize('model, lr_base, per_gpu', [
-    ('zerosnet18', 0.2, 128), ('zerosnet34', 0.1, 64), ('zerosnet50', 0.05, 32), ('zerosnet101', 0.05, 32)])
+    ('zerosnet18', 0.2, 128), ('zerosnet34', 0.1, 64), ('zerosnet50', 0.05, 32), ('zerosnet101', 0.05, 32),
+    ('zerosnet18.in1k', 0.2, 128), ('zerosnet_tra34', 0.1, 64)])
 def test_defaults_are_the_papers_lr_at_its_global_batch(data_root, model, lr_base, per_gpu):
     args = parse(data_root, '--model', model)
     assert (args.lr, args.lr_base, args.lr_base_size, args.batch_size) == (None, lr_base, per_gpu * 8, per_gpu)
     # every depth's recipe is the same lr per image, so 2 processes x 8 images get 0.1 * 16 / 512
     assert imagenet.derive_lr(8, 2, args.lr_base, args.lr_base_size) == pytest.approx(0.003125)
     assert parse(data_root, '--model', model, '--lr', '0.5').lr == 0.5
+
+
+def test_a_depth_without_a_recipe_needs_batch_and_lr(data_root, capsys):
+    with pytest.raises(SystemExit):
+        parse(data_root, '--model', 'zerosnet_opt_20')
+    assert 'ImageNet recipes for 18, 34 and 50 or more layers' in capsys.readouterr().err
+    args = parse(data_root, '--model', 'zerosnet_opt_20', '-b', '64', '--lr-base', '0.1')
+    assert (args.batch_size, args.lr_base, args.lr_base_size) == (64, 0.1, 512)
 
 
 class Blank(torch.utils.data.Dataset):

@@ -61,7 +61,7 @@ from safetensors.torch import save_file
 from timm import utils
 from timm.data import create_dataset, create_loader, resolve_data_config
 from timm.layers import convert_sync_batchnorm
-from timm.models import load_checkpoint, resume_checkpoint
+from timm.models import load_checkpoint, resume_checkpoint, split_model_name_tag
 from timm.optim import create_optimizer_v2
 from timm.scheduler import create_scheduler_v2
 from torch.nn.parallel import DistributedDataParallel
@@ -154,8 +154,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error('--model-kwargs zero_init_last: pass --zero-init-last (or nothing, for the reference initialization)')
     args.init = 'zero_init_last' if args.zero_init_last else 'reference'
 
-    found = re.search(r'(\d+)$', args.model)
-    lr, batch = RECIPE.get(int(found.group(1)) if found else 50, RECIPE[50])
+    found = re.search(r'(\d+)$', split_model_name_tag(args.model)[0])  # zerosnet18.in1k: 18 layers
+    depth = int(found.group(1)) if found else 0
+    recipe = RECIPE.get(depth) or (RECIPE[50] if depth >= 50 else None)
+    if recipe is None and (args.batch_size is None or args.lr_base is None):
+        p.error(f'--model {args.model}: the paper has ImageNet recipes for 18, 34 and 50 or more layers; '
+                'pass -b/--batch-size and --lr-base for this one')
+    lr, batch = recipe or (args.lr_base, args.batch_size)
     args.batch_size = args.batch_size or batch
     args.lr_base = args.lr_base or lr
     args.lr_base_size = args.lr_base_size or batch * PAPER_GPUS
