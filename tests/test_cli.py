@@ -6,8 +6,9 @@ import sys
 
 import pytest
 import timm
+import torch
 
-from zerosnet_zoo import building, cli
+from zerosnet_zoo import building, cli, evaluate
 
 
 def run_json(capsys, *argv):
@@ -148,6 +149,28 @@ def test_counts_must_be_positive(argv, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(argv)
     assert e.value.code == 2 and 'expected a positive integer' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--eps', '8'], 'expected a number in [0, 1] pixel units (8/255 = 0.0314), got 8.0'),
+    (['--eps', '-0.01'], 'expected a number in [0, 1] pixel units'),
+    (['--step-size', '0'], 'expected a positive step in pixel units, got 0'),
+    (['--step-size', '-0.01'], 'expected a number in [0, 1] pixel units'),
+    (['--eps', 'small'], "expected a number in [0, 1] pixel units, got 'small'"),
+])
+def test_attack_sizes_are_pixel_units(flags, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(['eval', '--model', 'zerosnet_opt_20.cifar10', '--pretrained', '--attack', 'pgd', *flags])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(eps=8.0), 'need eps in \\[0, 1\\]'), (dict(eps=0.03, step_size=0.0), 'step size must be positive')])
+def test_adversarial_refuses_sizes_outside_pixel_units(kwargs, message):
+    model = timm.create_model('preresnet_20').eval()
+    x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match=message):
+        evaluate.adversarial(model, x, y, (0.5,) * 3, (0.25,) * 3, 'pgd', **kwargs)
 
 
 def test_pretrained_eval_reads_the_data_set_of_the_tag(monkeypatch):

@@ -32,6 +32,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _pixels(text: str) -> float:
+    """A perturbation radius in [0, 1] pixel units."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number in [0, 1] pixel units, got {text!r}') from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f'expected a number in [0, 1] pixel units (8/255 = 0.0314), got {value}')
+    return value
+
+
+def _pixel_step(text: str) -> float:
+    value = _pixels(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError('expected a positive step in pixel units, got 0')
+    return value
+
+
 def _cmd_roots(args: argparse.Namespace) -> int:
     if (args.alphas is None) == (args.lam is None):
         raise SystemExit('zerosnet-zoo roots: give exactly one of --alphas=A0,A1,... or --lam=L')
@@ -195,14 +213,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument('--data-dir', help='ImageFolder root with test/, or a torchvision CIFAR root '
                     '(default: the 500 CIFAR-10 test images shipped with the package)')
     ev.add_argument('--dataset', choices=('cifar10', 'cifar100'),
-                    help='which torchvision copy --data-dir holds (default: the run\'s data set, else cifar10)')
+                    help="which torchvision copy --data-dir holds (default: the run's data set, or the --pretrained "
+                         "tag's, else cifar10)")
     ev.add_argument('--limit', type=_positive_int, help='a seeded random subset of the test split')
     ev.add_argument('--flip', action='store_true', help='also clean accuracy with flip test-time augmentation')
     ev.add_argument('--robustness', action='store_true', help='every noise of the paper (seed 1)')
     ev.add_argument('--attack', choices=('fgsm', 'pgd'))
-    ev.add_argument('--eps', type=float, default=EPS, help='L-inf radius in [0, 1] pixel units')
+    ev.add_argument('--eps', type=_pixels, default=EPS, help='L-inf radius in [0, 1] pixel units')
     ev.add_argument('--steps', type=_positive_int, default=PGD_STEPS, help='PGD steps')
-    ev.add_argument('--step-size', type=float, help='PGD step (default 2.5 * eps / steps)')
+    ev.add_argument('--step-size', type=_pixel_step, help='PGD step, > 0 (default 2.5 * eps / steps)')
     ev.add_argument('--batch-size', type=_positive_int, default=250)
     ev.add_argument('--workers', type=int, default=2)
     ev.add_argument('--device', default='cpu')

@@ -225,8 +225,11 @@ def adversarial(model, x: torch.Tensor, y: torch.Tensor, mean, std, attack: str,
     """
     if attack not in ('fgsm', 'pgd'):
         raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
-    if eps < 0 or steps < 1:
-        raise ValueError(f'need eps >= 0 and steps >= 1, got eps={eps}, steps={steps}')
+    if not 0 <= eps <= 1 or steps < 1:
+        raise ValueError(f'need eps in [0, 1] (pixel units, 8/255 is the usual CIFAR budget) and steps >= 1, '
+                         f'got eps={eps}, steps={steps}')
+    if step_size is not None and not step_size > 0:
+        raise ValueError(f'the PGD step size must be positive, got {step_size}')
     if attack == 'fgsm':
         return (x + eps * _grad_sign(model, x, y, mean, std)).clamp(0, 1)
     step_size = pgd_step_size(eps, steps, step_size)
