@@ -12,8 +12,8 @@ from safetensors.torch import save_file
 from zerosnet_zoo import building, cli
 from zerosnet_zoo.data import SAMPLE_DIR, load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import NOISES, accuracy, add_noise, adversarial, evaluate, noise_accuracy, topk_accuracy
+from real_data import DATA, needs_data
 
-DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'cifar10-jpeg'
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
 
 
@@ -135,7 +135,7 @@ def sorted_classes(data):
     return type(data)(data.images, relabel[data.labels], [data.classes[i] for i in order])
 
 
-@pytest.mark.skipif(not (DATA / 'test').is_dir(), reason='CIFAR-10 JPEG copy not found')
+@needs_data
 def test_eval_command_json(tmp_path, capsys):
     torch.manual_seed(0)
     path = tmp_path / 'model.safetensors'

@@ -17,11 +17,11 @@ from zerosnet_zoo.hf_hub import export
 from zerosnet_zoo.models.zerosnet import CIFAR10_CLASSES
 from zerosnet_zoo.weights import (HF_ORGANIZATION, WEIGHTS_DIR, WeightIntegrityError, curves_file, packaged_weights, provenance,
                                   sha256_of)
+from real_data import DATA, needs_data
 
 # The full-split figures are in MODEL_CARD.md; the 500-image ones in the README weights table.
 FULL_SPLIT_FLOOR = 89.0  # the floor this project set for zerosnet_opt_20.cifar10 on the whole test split
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
 PACKAGED_WEIGHTS = packaged_weights()  # NAME.TAG -> sha256, read from zerosnet_zoo/weights
 SHIPPED = sorted(PACKAGED_WEIGHTS)
 
@@ -124,7 +124,7 @@ def test_shipped_weights_accuracy_on_shipped_images(name_tag, capsys):
     assert result['clean'] == pytest.approx(float(row.rstrip(' |').rpartition('| ')[2]), abs=0.2), (row, result)
 
 
-@pytest.mark.skipif(not (DATA / 'test').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
+@needs_data
 @pytest.mark.parametrize('name_tag', SHIPPED)
 def test_shipped_weights_on_the_full_test_split(name_tag, capsys):
     record = provenance(name_tag)  # what the model card states

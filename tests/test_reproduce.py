@@ -13,9 +13,9 @@ from safetensors.torch import save_file
 from train import cifar, reproduce
 from zerosnet_zoo import building, cli, paper, stability
 from zerosnet_zoo.data import SAMPLE_DIR
+from real_data import DATA, needs_data
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
 
 
 def test_spearman():
@@ -132,7 +132,7 @@ def test_printed_table(capsys):
     assert 'learned' in out and 'Spearman rank correlation (max parasitic modulus vs top-1): n/a' in out
 
 
-@pytest.mark.skipif(not (DATA / 'train').is_dir(), reason='CIFAR-10 JPEG copy not found')
+@needs_data
 def test_tiny_sweep_and_restart(tmp_path):
     cmd = [sys.executable, str(REPO / 'train' / 'reproduce.py'), '--table', '2', '--data-dir', str(DATA),
            '--depth', '20', '--epochs', '1', '--seeds', '0', '--train-subset', '64', '--test-subset', '20',

@@ -21,10 +21,9 @@ from safetensors.torch import load_file
 
 from train import cifar
 from zerosnet_zoo import cli, evaluate
+from real_data import DATA, needs_data
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
-real_data = pytest.mark.skipif(not (DATA / 'train').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
 
 
 TINY = ['--data-dir', str(DATA), '--train-subset', '256', '--test-subset', '100', '--batch-size', '64', '--workers', '2']
@@ -34,7 +33,7 @@ def read_log(out):
     return [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
 
 
-@real_data
+@needs_data
 def test_short_run_learns_and_log_contract(tmp_path):
     out = tmp_path / 'run'
     assert cifar.main(['--model', 'zerosnet_opt_20', '--data-dir', str(DATA), '--train-subset', '2000',
@@ -53,7 +52,7 @@ def test_short_run_learns_and_log_contract(tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith('.')]  # no temporary files left
 
 
-@real_data
+@needs_data
 def test_trainable_scheme_is_logged(tmp_path):
     out = tmp_path / 'tra'
     assert cifar.main(['--model', 'zerosnet_tra_20', *TINY, '--epochs', '1', '--output', str(out)]) == 0
@@ -106,7 +105,7 @@ def _saved_accuracy(out: Path, name: str, limit: int) -> float:
     return cifar.accuracy(model, test.images, test.labels, model.pretrained_cfg['mean'], model.pretrained_cfg['std'])
 
 
-@real_data
+@needs_data
 def test_kill_and_resume_is_bit_identical(tmp_path):
     args = ['--model', 'zerosnet_opt_20', *TINY, '--epochs', '3']
     reference = tmp_path / 'reference'
@@ -140,7 +139,7 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     assert _strip_time(read_log(killed)) == _strip_time(read_log(reference))
 
 
-@real_data
+@needs_data
 def test_resume_at_another_thread_count_warns_and_is_logged(tmp_path, monkeypatch, capsys):
     args = ['--model', 'preresnet_20', *TINY, '--epochs', '2', '--output', str(tmp_path / 'run')]
     threads = torch.get_num_threads()
@@ -158,7 +157,7 @@ def test_resume_at_another_thread_count_warns_and_is_logged(tmp_path, monkeypatc
     assert [r['threads'] for r in read_log(tmp_path / 'run')] == [1, 2]
 
 
-@real_data
+@needs_data
 def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
     out = tmp_path / 'run'
     args = ['--model', 'preresnet_20', *TINY, '--output', str(out), '--epochs', '2']
@@ -175,7 +174,7 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, monkeypatch, capsy
     assert not (fresh / 'model.safetensors').exists()
 
 
-@real_data
+@needs_data
 def test_existing_run_needs_resume(tmp_path):
     out = tmp_path / 'run'
     assert cifar.main(['--model', 'preresnet_20', *TINY, '--epochs', '1', '--output', str(out)]) == 0
@@ -188,7 +187,7 @@ def test_existing_run_needs_resume(tmp_path):
 SWA = ['--epochs', '3', '--lr', '0.05', '--swa-epochs', '2', '--swa-lr', '0.02']
 
 
-@real_data
+@needs_data
 def test_swa_saves_the_average_of_the_last_epochs(tmp_path, monkeypatch):
     iterates = []
 
@@ -212,7 +211,7 @@ def test_swa_saves_the_average_of_the_last_epochs(tmp_path, monkeypatch):
     assert _saved_accuracy(out, 'zerosnet_opt_20', 100) == pytest.approx(log[-1]['swa_test_acc'])
 
 
-@real_data
+@needs_data
 def test_swa_resume_is_bit_identical(tmp_path, monkeypatch, capsys):
     # interrupted after the checkpoint holding one averaged epoch
     _assert_resume_is_bit_identical(tmp_path, monkeypatch, capsys, ['--model', 'preresnet_20', *TINY, *SWA], 2)
@@ -221,7 +220,7 @@ def test_swa_resume_is_bit_identical(tmp_path, monkeypatch, capsys):
 FAST = ['--recipe', 'fast', '--epochs', '2', '--lr', '0.2', '--ema-decay', '0.999']
 
 
-@real_data
+@needs_data
 def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path, capsys):
     out = tmp_path / 'fast'
     assert cifar.main(['--model', 'zerosnet_opt_20', *TINY, *FAST, '--output', str(out)]) == 0
@@ -249,7 +248,7 @@ def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path, capsys
     assert _saved_accuracy(out, 'zerosnet_opt_20', 100) == pytest.approx(log[-1]['ema_test_acc'])
 
 
-@real_data
+@needs_data
 def test_fast_recipe_resume_is_bit_identical(tmp_path, monkeypatch, capsys):
     _assert_resume_is_bit_identical(tmp_path, monkeypatch, capsys, ['--model', 'preresnet_20', *TINY, *FAST], 1)
 

@@ -20,11 +20,9 @@ from torchvision import transforms
 
 import zerosnet_zoo  # noqa: F401
 from train import imagenet
+from real_data import DATA, needs_data
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
-needs_data = pytest.mark.skipif(not (DATA / 'train').is_dir(), reason=f'CIFAR-10 JPEG copy not found at {DATA}')
-
 
 
 @pytest.fixture
