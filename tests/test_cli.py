@@ -173,6 +173,12 @@ def test_adversarial_refuses_sizes_outside_pixel_units(kwargs, message):
         evaluate.adversarial(model, x, y, (0.5,) * 3, (0.25,) * 3, 'pgd', **kwargs)
 
 
+def test_eval_limit_beyond_the_split_is_refused(capsys):
+    assert cli.main(['eval', '--model', 'zerosnet_opt_20.cifar10', '--pretrained', '--limit', '501']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('zerosnet-zoo eval: error: a subset of 501 images asked of a split of 500') and '1 to 500' in err
+
+
 def test_pretrained_eval_reads_the_data_set_of_the_tag(monkeypatch):
     """A NAME.cifar100 weight is measured on CIFAR-100 unless --dataset says otherwise."""
     asked = []

@@ -463,3 +463,13 @@ def test_amp_warns_on_a_cpu_without_bfloat16_kernels(tmp_path, monkeypatch, caps
         assert 'Train without --amp' in warnings[0] and 'benchmarks/precision.py' in warnings[0]
     assert cifar.main([*run, '--output', str(tmp_path / 'float32')]) == 0  # no --amp, no warning
     assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning')]
+
+
+def test_a_subset_larger_than_its_split_is_refused(tmp_path):
+    """--train-subset 9 of 8 images would train on the 8 while args.json recorded 9."""
+    data, out = image_folder(tmp_path / 'data', 2, 4, 2), tmp_path / 'run'
+    with pytest.raises(SystemExit, match='a subset of 9 images asked of a split of 8: give a size from 1 to 8'):
+        cifar.main(['--model', 'preresnet_20', '--data-dir', str(data), '--train-subset', '9', '--output', str(out)])
+    assert not out.exists()
+    assert cifar.main(['--model', 'preresnet_20', '--data-dir', str(data), '--train-subset', '8', '--test-subset', '4',
+                       '--epochs', '1', '--batch-size', '8', '--output', str(out)]) == 0  # the whole split, as asked

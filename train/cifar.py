@@ -294,7 +294,7 @@ def main(argv=None) -> int:
         train = load_split(args.data_dir, 'train', args.dataset, args.train_subset, args.seed, args.workers,
                            args.download)
         test = load_split(args.data_dir, 'test', args.dataset, args.test_subset, args.seed, args.workers, args.download)
-    except OSError as e:  # a missing folder, an unreadable image
+    except (OSError, ValueError) as e:  # a missing folder, an unreadable image, a subset larger than the split
         fail(str(e))
     kwargs, zero_init_last = model_kwargs(args)
     init = 'zero_init_last' if zero_init_last else 'reference'

@@ -40,11 +40,12 @@ class ImageSet:
 
 
 def _subset(n: int, limit: int | None, seed: int) -> np.ndarray:
-    """A seeded random subset of range(n) (all of it, in order, when limit is None)."""
-    if limit is None or limit >= n:
+    """A seeded random subset of range(n) (all of it, in order, when limit is None or n)."""
+    if limit is not None and not 0 < limit <= n:
+        raise ValueError(f'a subset of {limit} images asked of a split of {n}: give a size from 1 to {n}, '
+                         'or none for the whole split')
+    if limit is None or limit == n:
         return np.arange(n)
-    if limit <= 0:
-        raise ValueError(f'a subset size must be positive, got {limit}')
     return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
 
 
