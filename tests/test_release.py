@@ -16,11 +16,17 @@ from zerosnet_zoo.weights import WEIGHTS_DIR, sha256_of
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_release_packages_a_finished_run(tmp_path, capsys):
-    data = tmp_path / 'data'  # the shipped test images stand in for both splits
-    data.mkdir()
+@pytest.fixture
+def data(tmp_path) -> Path:
+    """A CIFAR-10 root whose train/ and test/ are both the shipped test images."""
+    root = tmp_path / 'data'
+    root.mkdir()
     for split in ('train', 'test'):
-        (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
+        (root / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
+    return root
+
+
+def test_release_packages_a_finished_run(data, tmp_path, capsys):
     run = tmp_path / 'run'
     assert cifar.main(['--model', 'preresnet_20', '--data-dir', str(data), '--epochs', '1', '--batch-size', '100',
                        '--schedule', 'cosine', '--output', str(run)]) == 0
@@ -150,12 +156,8 @@ def test_command_rebuilds_every_value_of_the_run(flags):
         assert rebuilt[key] == recipe[key], key
 
 
-def test_release_refuses_a_run_of_another_fixed_scheme(tmp_path):
+def test_release_refuses_a_run_of_another_fixed_scheme(data, tmp_path):
     """A published weight loads without --model-kwargs, so it must be its name's default network."""
-    data = tmp_path / 'data'
-    data.mkdir()
-    for split in ('train', 'test'):
-        (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
     run = tmp_path / 'run'
     assert cifar.main(['--model', 'preresnet_20', '--model-kwargs', 'alpha=0.5', '--data-dir', str(data),
                        '--epochs', '1', '--batch-size', '100', '--output', str(run)]) == 0
@@ -172,13 +174,9 @@ def test_release_refuses_a_run_of_another_fixed_scheme(tmp_path):
     ('preresnet_20.cifar100', 'cifar10', 'and --name is preresnet_20.cifar100$'),
     ('preresnet_20.cifar10', 'cifar100', 'trained on cifar100 and --name'),
 ])
-def test_release_publishes_only_cifar10_runs_under_their_own_name(tmp_path, name, recorded, message):
+def test_release_publishes_only_cifar10_runs_under_their_own_name(data, tmp_path, name, recorded, message):
     """The card measures on CIFAR-10 and quotes the paper's CIFAR-10 column: nothing else is released,
     and no file is written that the package could not load."""
-    data = tmp_path / 'data'
-    data.mkdir()
-    for split in ('train', 'test'):
-        (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
     run = tmp_path / 'run'
     assert cifar.main(['--model', 'preresnet_20', '--data-dir', str(data), '--train-subset', '100', '--epochs', '1',
                        '--batch-size', '100', '--output', str(run)]) == 0
@@ -205,11 +203,7 @@ def test_start_record_names_a_released_weight_or_the_command(tmp_path):
         {'stage': 1, 'weight': 'preresnet_20.cifar10', 'sha256': sha}
 
 
-def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
-    data = tmp_path / 'data'
-    data.mkdir()
-    for split in ('train', 'test'):
-        (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
+def test_release_of_a_warm_restart_records_every_stage(data, tmp_path, capsys):
     first, second = tmp_path / 'first', tmp_path / 'second'
     common = ['--model', 'preresnet_20', '--data-dir', str(data), '--batch-size', '250', '--schedule', 'cosine']
     assert cifar.main([*common, '--epochs', '1', '--output', str(first)]) == 0
@@ -272,11 +266,7 @@ def test_release_of_a_warm_restart_records_every_stage(tmp_path, capsys):
     assert json.loads((weights / 'preresnet_20.cifar10.json').read_text())['sha256'] == record3['sha256']
 
 
-def test_init_from_must_fit_the_model(tmp_path):
-    data = tmp_path / 'data'
-    data.mkdir()
-    for split in ('train', 'test'):
-        (data / split).symlink_to(SAMPLE_DIR / 'test', target_is_directory=True)
+def test_init_from_must_fit_the_model(data, tmp_path):
     common = ['--data-dir', str(data), '--epochs', '1', '--train-subset', '50', '--test-subset', '50']
     with pytest.raises(SystemExit, match=r'--init-from: .*missing\.safetensors not found'):
         cifar.main(['--model', 'preresnet_20', *common, '--init-from', str(tmp_path / 'missing.safetensors'),
