@@ -33,6 +33,11 @@ def read_log(out):
     return [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
 
 
+def warning_lines(capsys) -> list[str]:
+    """The lines of stderr printed since the last read that are warnings."""
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning')]
+
+
 @needs_data
 def test_short_run_learns_and_log_contract(tmp_path):
     out = tmp_path / 'run'
@@ -151,7 +156,7 @@ def test_resume_at_another_thread_count_warns_and_is_logged(tmp_path, monkeypatc
         assert cifar.main([*args, '--resume']) == 0
     finally:
         torch.set_num_threads(threads)
-    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning')]
+    warning = warning_lines(capsys)
     assert len(warning) == 1 and 'epoch 1 ran with 1 CPU thread(s) and this process has 2' in warning[0]
     assert 'OMP_NUM_THREADS=1' in warning[0]
     assert [r['threads'] for r in read_log(tmp_path / 'run')] == [1, 2]
@@ -455,14 +460,14 @@ def test_amp_warns_on_a_cpu_without_bfloat16_kernels(tmp_path, monkeypatch, caps
     data = image_folder(tmp_path / 'data', 2, 4, 2)
     run = ['--model', 'preresnet_20', '--data-dir', str(data), '--epochs', '1', '--batch-size', '8']
     assert cifar.main([*run, '--amp', '--output', str(tmp_path / 'amp')]) == 0
-    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning')]
+    warnings = warning_lines(capsys)
     if native:
         assert warnings == []
     else:
         assert len(warnings) == 1 and warnings[0].startswith('warning: --amp: this CPU lacks')
         assert 'Train without --amp' in warnings[0] and 'benchmarks/precision.py' in warnings[0]
     assert cifar.main([*run, '--output', str(tmp_path / 'float32')]) == 0  # no --amp, no warning
-    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning')]
+    assert not warning_lines(capsys)
 
 
 def test_a_subset_larger_than_its_split_is_refused(tmp_path):

@@ -156,7 +156,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     found = re.search(r'(\d+)$', split_model_name_tag(args.model)[0])  # zerosnet18.in1k: 18 layers
     depth = int(found.group(1)) if found else 0
-    recipe = RECIPE.get(depth) or (RECIPE[50] if depth >= 50 else None)
+    recipe = RECIPE[50] if depth >= 50 else RECIPE.get(depth)
     if recipe is None and (args.batch_size is None or args.lr_base is None):
         p.error(f'--model {args.model}: the paper has ImageNet recipes for 18, 34 and 50 or more layers; '
                 'pass -b/--batch-size and --lr-base for this one')
