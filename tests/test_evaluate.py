@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from zerosnet_zoo import building, cli
-from zerosnet_zoo.data import SAMPLE_DIR, load_split, normalize, random_crop_flip
+from zerosnet_zoo.data import SAMPLE_DIR, alternating_flips, load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import NOISES, accuracy, add_noise, adversarial, evaluate, noise_accuracy, topk_accuracy
 from real_data import DATA, needs_data
 
@@ -92,6 +92,27 @@ def test_random_crop_flip():
     counts = torch.bincount(offsets, minlength=81)
     assert counts.min() > 0 and counts.max() < 3 * n / 81  # every offset occurs, none dominates
     assert 0.45 < flipped.float().mean().item() < 0.55
+
+
+def test_crop_with_given_flips_mirrors_exactly_those_images():
+    """A given flip mask replaces the coin: the same crops, mirrored where it says so."""
+    x = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    flip = torch.tensor([True, False, True, True, False, False])
+    plain = random_crop_flip(x, generator=torch.Generator().manual_seed(1), flip=torch.zeros(6, dtype=torch.bool))
+    out = random_crop_flip(x, generator=torch.Generator().manual_seed(1), flip=flip)
+    assert torch.equal(out[flip], plain[flip].flip(-1)) and torch.equal(out[~flip], plain[~flip])
+    assert torch.equal(random_crop_flip(x, padding=0, flip=~flip)[flip], x[flip])
+    with pytest.raises(ValueError, match=r'one bool per image \(6\), got shape \(5,\)'):
+        random_crop_flip(x, flip=flip[:5])
+
+
+def test_alternating_flips_show_every_image_both_ways_every_two_epochs():
+    first = alternating_flips(1000, seed=3, epoch=0)
+    assert first.dtype == torch.bool and 0.45 < first.float().mean().item() < 0.55
+    assert torch.equal(first, alternating_flips(1000, seed=3, epoch=0))  # a function of (seed, epoch) alone
+    assert not torch.equal(first, alternating_flips(1000, seed=4, epoch=0))
+    for epoch in range(1, 5):
+        assert torch.equal(alternating_flips(1000, seed=3, epoch=epoch), first ^ (epoch % 2 == 1))
 
 
 @pytest.mark.parametrize('name, low, high, std', [

@@ -122,7 +122,7 @@ def test_fast_recipe_command_spells_out_every_value():
     command = release.train_commands([{'recipe': recipe}])[0]
     assert command == ('python train/cifar.py --model zerosnet_opt_20 --data-dir DATA --recipe fast --epochs 36 '
                        '--batch-size 128 --lr 0.4 --momentum 0.9 --weight-decay 0.0005 --schedule onecycle '
-                       '--warmup-fraction 0.25 --label-smoothing 0.1 --seed 0 --nesterov '
+                       '--warmup-fraction 0.25 --label-smoothing 0.1 --flip random --seed 0 --nesterov '
                        '--channels-last --output runs/z20')
     args = cifar.parse_args(command.split()[2:])  # the command rebuilds the recipe
     assert {k: getattr(args, k) for k in cifar.RECIPES['fast']} == cifar.RECIPES['fast']
@@ -137,6 +137,10 @@ def test_fast_recipe_command_spells_out_every_value():
     on_gpu = release.training_summary({'epochs': 36, 'stages': [{'recipe': {**recipe, 'amp': True, 'device': 'cuda:0'},
                                                                   'epochs': 36}]})
     assert on_gpu == amp.replace('bfloat16', 'float16')
+    alternating = release.training_summary({'epochs': 36, 'stages': [{'recipe': {**recipe, 'flip': 'alternating'},
+                                                                       'epochs': 36}]})
+    assert alternating == summary.replace('label smoothing 0.1;', 'label smoothing 0.1, the horizontal flip alternating '
+                                          '(each image mirrored in every other epoch);')
 
 
 @pytest.mark.parametrize('flags', [

@@ -255,7 +255,22 @@ def test_fast_recipe_records_its_values_and_outputs_the_average(tmp_path, capsys
 
 @needs_data
 def test_fast_recipe_resume_is_bit_identical(tmp_path, monkeypatch, capsys):
-    _assert_resume_is_bit_identical(tmp_path, monkeypatch, capsys, ['--model', 'preresnet_20', *TINY, *FAST], 1)
+    args = ['--model', 'preresnet_20', *TINY, *FAST, '--flip', 'alternating']  # which flip each epoch is resumed too
+    _assert_resume_is_bit_identical(tmp_path, monkeypatch, capsys, args, 1)
+    assert json.loads((tmp_path / 'interrupted' / 'args.json').read_text())['flip'] == 'alternating'
+
+
+def test_alternating_flip_mirrors_each_image_the_other_way_each_epoch():
+    """The training batches of two consecutive epochs, drawn with the same crops, are mirror images."""
+    args = cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y', '--flip', 'alternating'])
+    images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8)
+    batches = [list(cifar.augmented_batches(images, 16, (0.5,) * 3, (0.25,) * 3, torch.contiguous_format,
+                                            torch.Generator().manual_seed(0), cifar.epoch_flips(args, 40, epoch)))
+               for epoch in (0, 1)]
+    for (x0, idx0), (x1, idx1) in zip(*batches):
+        assert torch.equal(idx0, idx1) and torch.equal(x1, x0.flip(-1))
+    args.flip = 'random'
+    assert cifar.epoch_flips(args, 40, 0) is None
 
 
 def test_resume_refuses_another_recipe(tmp_path):
@@ -268,6 +283,9 @@ def test_resume_refuses_another_recipe(tmp_path):
         cifar.main(base)
     with pytest.raises(SystemExit, match='was started with --lr 0.4, not 0.2'):
         cifar.main([*base, '--recipe', 'fast', '--lr', '0.2'])
+    (out / 'args.json').write_text(json.dumps({'model': 'preresnet_20', 'flip': 'alternating'}))
+    with pytest.raises(SystemExit, match='was started with --flip alternating, not random'):
+        cifar.main(base)
     (out / 'args.json').write_text(json.dumps({'model': 'preresnet_20', 'amp': False, 'init_from': 'z20'}))
     with pytest.raises(SystemExit, match='was started with --amp False, not True'):
         cifar.main([*base, '--init-from', 'z20', '--amp'])
@@ -279,7 +297,8 @@ def test_paper_recipe_is_the_default():
     args = cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y'])
     assert (args.recipe, args.epochs, args.lr, args.momentum, args.weight_decay, args.batch_size, args.schedule) == \
         ('paper', 160, 0.1, 0.9, 1e-4, 128, 'step')
-    assert (args.nesterov, args.label_smoothing, args.ema_decay, args.swa_epochs) == (False, 0.0, 0.0, 0)
+    assert (args.nesterov, args.label_smoothing, args.ema_decay, args.swa_epochs, args.flip) == \
+        (False, 0.0, 0.0, 0, 'random')
     args = cifar.parse_args(['--model', 'preresnet_20', '--data-dir', 'x', '--output', 'y', '--recipe', 'fast',
                              '--no-nesterov', '--label-smoothing', '0'])
     assert (args.schedule, args.ema_decay, args.nesterov, args.label_smoothing) == ('onecycle', 0.0, False, 0.0)

@@ -22,7 +22,9 @@ warm-up of the decay reaches it) is kept, logged as 'ema_test_acc' and written a
 With --swa-epochs K the last K epochs hold the learning rate at --swa-lr and average the
 weights at the end of each (stochastic weight averaging, torch.optim.swa_utils; a onecycle
 schedule completes its cycle in the epochs before them); the average, with its batch-norm
-statistics recomputed on the training data, is the output.
+statistics recomputed on the training data, is the output.  With --flip alternating each
+training image is mirrored in every other epoch instead of at random (a seeded random half
+first).
 
 Output (OUT = --output):
   OUT/args.json          the parsed command line (the recipe), with 'init', the initialization
@@ -65,7 +67,7 @@ import zerosnet_zoo  # noqa: F401  (registers the models)
 from zerosnet_zoo import paper, stability
 from zerosnet_zoo.checkpoints import checkpoint_file, load_weights
 from zerosnet_zoo.building import check_model_name, create_model, dataset_model_name, parse_model_kwargs
-from zerosnet_zoo.data import load_split, normalize, random_crop_flip
+from zerosnet_zoo.data import alternating_flips, load_split, normalize, random_crop_flip
 from zerosnet_zoo.evaluate import accuracy, amp_dtype, slow_amp
 from zerosnet_zoo.files import atomic_path
 
@@ -74,14 +76,14 @@ from zerosnet_zoo.files import atomic_path
 RECIPES = {
     # The paper's: SGD, lr 0.1 / 10 at 1/2 and 3/4 of 160 epochs (CIFAR-10; 300 for CIFAR-100).
     'paper': {**paper.CIFAR_RECIPE, 'epochs': None, 'nesterov': False, 'schedule': 'step', 'warmup_fraction': 0.25,
-              'label_smoothing': 0.0, 'ema_decay': 0.0, 'swa_epochs': 0, 'swa_lr': None},
+              'label_smoothing': 0.0, 'ema_decay': 0.0, 'swa_epochs': 0, 'swa_lr': None, 'flip': 'random'},
     # For a CPU budget (docs/recipes.md): one cycle of a 4x larger peak lr (Smith & Topin's
     # super-convergence), Nesterov momentum and label smoothing, picked by short runs on CIFAR-10
     # (JPEG q75), which found no gain in a moving average of the weights at the end of the cycle;
     # the network, its initialization and the augmentation stay the paper's.
     'fast': {'epochs': 36, 'batch_size': 128, 'lr': 0.4, 'momentum': 0.9, 'nesterov': True, 'weight_decay': 5e-4,
              'schedule': 'onecycle', 'warmup_fraction': 0.25, 'label_smoothing': 0.1, 'ema_decay': 0.0,
-             'swa_epochs': 0, 'swa_lr': None},
+             'swa_epochs': 0, 'swa_lr': None, 'flip': 'random'},
 }
 
 
@@ -116,6 +118,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                    'every step, and output it (timm.utils.ModelEmaV3); 0 = off')
     p.add_argument('--swa-epochs', type=int, help='average the weights of the last this many epochs')
     p.add_argument('--swa-lr', type=float, help='the constant learning rate of the averaged epochs')
+    p.add_argument('--flip', choices=('random', 'alternating'),
+                   help='random: mirror each training image with probability 1/2; alternating: a seeded random '
+                        'half in the first epoch, then each image the other way round from the epoch before')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--output', required=True, help='run directory')
     p.add_argument('--resume', action='store_true', help='continue the run in --output')
@@ -265,12 +270,19 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
-def augmented_batches(images, batch_size, mean, std, memory_format, generator):
-    """One epoch of training batches, augmented, in the order the generator draws."""
+def epoch_flips(args: argparse.Namespace, n: int, epoch: int) -> torch.Tensor | None:
+    """The images --flip mirrors in this epoch, or None for each with probability 1/2."""
+    return alternating_flips(n, args.seed, epoch) if args.flip == 'alternating' else None
+
+
+def augmented_batches(images, batch_size, mean, std, memory_format, generator, flips=None):
+    """One epoch of training batches, augmented, in the order the generator draws; flips (one bool
+    per image) fixes which images are mirrored, else each is with probability 1/2."""
     order = torch.randperm(len(images), generator=generator).to(images.device)
     for i in range(0, len(images), batch_size):
-        x = random_crop_flip(images[order[i:i + batch_size]], generator=generator)
-        yield normalize(x, mean, std).contiguous(memory_format=memory_format), order[i:i + batch_size]
+        idx = order[i:i + batch_size]
+        x = random_crop_flip(images[idx], generator=generator, flip=None if flips is None else flips[idx.cpu()])
+        yield normalize(x, mean, std).contiguous(memory_format=memory_format), idx
 
 
 def write_log(path: Path, records: list) -> None:
@@ -358,7 +370,8 @@ def main(argv=None) -> int:
         lr = optimizer.param_groups[0]['lr']
         model.train()
         loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device)
-        batches = augmented_batches(images, args.batch_size, mean, std, memory_format, g)
+        flips = epoch_flips(args, len(images), epoch)
+        batches = augmented_batches(images, args.batch_size, mean, std, memory_format, g, flips)
         for i, (x, idx) in enumerate(tqdm(batches, total=steps, desc=f'epoch {epoch + 1}/{args.epochs}',
                                           leave=False, mininterval=1.0)):
             y = labels[idx]
@@ -405,8 +418,8 @@ def main(argv=None) -> int:
             record['seconds'] = time.perf_counter() - started
         if averaged is not None and epoch + 1 == args.epochs:
             # The average's batch-norm statistics belong to no iterate: measure them on the training data.
-            batches = augmented_batches(images, args.batch_size, mean, std, memory_format,
-                                        epoch_generator(args.seed, args.epochs))
+            g, flips = epoch_generator(args.seed, args.epochs), epoch_flips(args, len(images), args.epochs)
+            batches = augmented_batches(images, args.batch_size, mean, std, memory_format, g, flips)
             with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=args.amp):
                 update_bn((x for x, _ in batches), averaged)
             record['swa_test_acc'] = accuracy(averaged.module, test.images, test.labels, mean, std, device=device,

@@ -17,7 +17,7 @@ import torch
 import torchvision
 from PIL import Image
 
-__all__ = ['ImageSet', 'SAMPLE_DIR', 'load_split', 'random_crop_flip', 'normalize']
+__all__ = ['ImageSet', 'SAMPLE_DIR', 'load_split', 'random_crop_flip', 'alternating_flips', 'normalize']
 
 # 500 real CIFAR-10 test images (JPEG q75), the first 50 of each class by file name in
 # the CIFAR-10 JPEG q75 copy, shipped so that pretrained models can be checked offline.
@@ -97,20 +97,44 @@ def load_split(
     return ImageSet(images, labels, list(ds.classes))
 
 
-def random_crop_flip(images: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random crop with zero padding and horizontal flip, for a whole batch at once."""
+def random_crop_flip(
+        images: torch.Tensor,
+        padding: int = 4,
+        generator: torch.Generator | None = None,
+        flip: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Random crop with zero padding and horizontal flip, for a whole batch at once.
+
+    ``flip`` (bool, one per image) says which images to mirror; by default each is mirrored
+    with probability 1/2.
+    """
     b, _, h, w = images.shape
+    if flip is not None and flip.shape != (b,):
+        raise ValueError(f'flip must hold one bool per image ({b}), got shape {tuple(flip.shape)}')
     padded = torch.nn.functional.pad(images, (padding,) * 4)
     device = images.device
     dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(device)
     dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(device)
-    flip = torch.rand(b, generator=generator).to(device) < 0.5
+    if flip is None:
+        flip = torch.rand(b, generator=generator) < 0.5
+    flip = flip.to(device)
     rows = dy[:, None] + torch.arange(h, device=device)  # b x h
     cols = dx[:, None] + torch.arange(w, device=device)  # b x w
     cols = torch.where(flip[:, None], cols.flip(1), cols)
     batch = torch.arange(b, device=device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # b x h x w x c
     return out.permute(0, 3, 1, 2)
+
+
+def alternating_flips(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """Which of n training images to mirror in ``epoch`` (from 0) under alternating flip.
+
+    A seeded random half in the first epoch, then each image the other way round from the
+    epoch before, so that every two epochs show every image both ways (Jordan 2024, the
+    airbench CIFAR-10 speed records).
+    """
+    first = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5
+    return first ^ bool(epoch % 2)
 
 
 def normalize(images: torch.Tensor, mean, std) -> torch.Tensor:

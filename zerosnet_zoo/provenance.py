@@ -27,6 +27,8 @@ def training_summary(record: dict) -> str:
                   f"{stage['epochs']} epochs, seed {r['seed']}")
         if r.get('label_smoothing'):
             clause += f", label smoothing {r['label_smoothing']}"
+        if r.get('flip') == 'alternating':
+            clause += ', the horizontal flip alternating (each image mirrored in every other epoch)'
         if r.get('amp'):
             clause += f", mixed precision ({str(amp_dtype(r.get('device', 'cpu'))).removeprefix('torch.')} autocast)"
         if r.get('ema_decay'):
