@@ -279,9 +279,10 @@ def augmented_batches(images, batch_size, mean, std, memory_format, generator, f
     """One epoch of training batches, augmented, in the order the generator draws; flips (one bool
     per image) fixes which images are mirrored, else each is with probability 1/2."""
     order = torch.randperm(len(images), generator=generator).to(images.device)
+    flips = None if flips is None else flips.to(images.device)  # once, not a device sync per batch
     for i in range(0, len(images), batch_size):
         idx = order[i:i + batch_size]
-        x = random_crop_flip(images[idx], generator=generator, flip=None if flips is None else flips[idx.cpu()])
+        x = random_crop_flip(images[idx], generator=generator, flip=None if flips is None else flips[idx])
         yield normalize(x, mean, std).contiguous(memory_format=memory_format), idx
 
 
