@@ -46,6 +46,13 @@ def test_repeated_unit_roots_fail():
     assert stability.analyze([0.0, 1.0]).zero_stable
 
 
+def test_summary_line():
+    # rho^3 - rho^2 (the PreResNet step written with two unused history terms): roots 1, 0, 0
+    assert stability.analyze([1.0, 0.0, 0.0], 1.0).summary() == \
+        'alphas 1, 0, 0, beta 1; root moduli 1.000, 0.000, 0.000; zero-stable: yes'
+    assert stability.analyze([2.0, -1.0]).summary() == 'alphas 2, -1; root moduli 1.000, 1.000; zero-stable: no'
+
+
 def test_lambda_boundaries():
     # lambda = -1: roots 1, 0, -1, all simple -> zero-stable
     s = stability.zerosnet_coefficients(-1.0)

@@ -122,10 +122,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"{args.model}: {stats['params']:,} parameters, {stats['macs'] / 1e6:,.2f} M multiply-accumulates "
           f"per image, input {tuple(size)}, output {tuple(out.shape)}")
     for i, scheme in enumerate(dict.fromkeys(model.schemes())):
-        report = stability.analyze(scheme.alphas, scheme.beta)
-        print(f"  scheme {i}: alphas {', '.join(f'{a:.4g}' for a in scheme.alphas)}, beta {scheme.beta:.4g}; "
-              f"root moduli {', '.join(f'{m:.3f}' for m in report.moduli)}; "
-              f"zero-stable: {'yes' if report.zero_stable else 'no'}")
+        print(f'  scheme {i}: {stability.analyze(*scheme).summary()}')
     return 0
 
 

@@ -31,16 +31,6 @@ __all__ = ['export', 'model_card', 'push']
 CURVES = 'training_curves.png'  # the picture's name in a Hub repository
 
 
-def _scheme_lines(model: MultistepResNet) -> list[str]:
-    lines = []
-    for scheme in dict.fromkeys(model.schemes()):
-        report = stability.analyze(scheme.alphas, scheme.beta)
-        lines.append(f"alphas ({', '.join(f'{a:.4g}' for a in scheme.alphas)}), beta {scheme.beta:.4g}; "
-                     f"root moduli {', '.join(f'{m:.3f}' for m in report.moduli)}; "
-                     f"zero-stable: {'yes' if report.zero_stable else 'no'}")
-    return lines
-
-
 def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_id: str) -> dict:
     """timm's ``generate_readme`` fields for a weight; ``record`` is its provenance (or None)."""
     stats = model_stats(model)
@@ -48,7 +38,7 @@ def model_card(name_tag: str, model: MultistepResNet, record: dict | None, repo_
         'Model Type': 'Image classification',
         'Model Stats': {'Params (M)': f"{stats['params'] / 1e6:.3f}", 'GMACs': f"{stats['macs'] / 1e9:.4f}",
                         'Image size': f"{stats['input_size'][1]} x {stats['input_size'][2]}"},
-        'Multistep scheme': _scheme_lines(model),
+        'Multistep scheme': [stability.analyze(*s).summary() for s in dict.fromkeys(model.schemes())],
         'Papers': [f'{paper.TITLE} ({paper.VENUE})'],
         'Original': f'{paper.REFERENCE_CODE} (architecture; no weights were published)',
     }

@@ -80,6 +80,13 @@ class StabilityReport:
             'consistent': self.consistent,
         }
 
+    def summary(self) -> str:
+        """One line: the coefficients, the root moduli and the verdict of the root condition."""
+        beta = '' if self.beta is None else f', beta {self.beta:.4g}'
+        return (f"alphas {', '.join(f'{a:.4g}' for a in self.alphas)}{beta}; "
+                f"root moduli {', '.join(f'{m:.3f}' for m in self.moduli)}; "
+                f"zero-stable: {'yes' if self.zero_stable else 'no'}")
+
 
 def _as_alphas(alphas: Sequence[float]) -> np.ndarray:
     a = np.asarray(alphas, dtype=float)
